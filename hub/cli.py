@@ -93,9 +93,11 @@ def db_info(
             info = detect_store(conn)
             applied = applied_versions(conn)
             server = conn.execute("SHOW server_version").fetchone()
-            days = sorted(existing_partition_days(conn)) if (
-                applied and info.backend == "native"
-            ) else []
+            days = (
+                sorted(existing_partition_days(conn))
+                if (applied and info.backend == "native")
+                else []
+            )
     except psycopg.OperationalError as exc:
         raise fail(f"cannot reach the database at {url}: {exc}") from None
     known = [m.version for m in discover_migrations()]

@@ -89,8 +89,7 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.secret_key == INSECURE_SECRET or len(self.secret_key) < 32:
                 raise ValueError(
-                    "TLIVE_SECRET_KEY must be set to a random value of 32+ characters "
-                    "in production"
+                    "TLIVE_SECRET_KEY must be set to a random value of 32+ characters in production"
                 )
             if MqttEndpoint(self.mqtt_url).username is None:
                 raise ValueError("TLIVE_MQTT_URL must carry credentials in production")

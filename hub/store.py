@@ -202,8 +202,7 @@ def detect_store(conn: psycopg.Connection, *, create_extension: bool = False) ->
             avail = cur.fetchone()
             if avail is None:
                 why_not = (
-                    "timescaledb is not installed on this server "
-                    "(not in pg_available_extensions)"
+                    "timescaledb is not installed on this server (not in pg_available_extensions)"
                 )
             elif not create_extension:
                 why_not = f"timescaledb {avail[0]} is available but not created in this database"
@@ -212,9 +211,7 @@ def detect_store(conn: psycopg.Connection, *, create_extension: bool = False) ->
                 try:
                     cur.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
                     cur.execute("RELEASE SAVEPOINT tsdb")
-                    cur.execute(
-                        "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
-                    )
+                    cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
                     r = cur.fetchone()
                     version = r[0] if r else None
                 except psycopg.Error as exc:
@@ -449,7 +446,9 @@ def drop_expired(conn: psycopg.Connection, info: StoreInfo, retention_days: int)
     return dropped
 
 
-def refresh_rollups(conn: psycopg.Connection, since: datetime, until: datetime | None = None) -> int:
+def refresh_rollups(
+    conn: psycopg.Connection, since: datetime, until: datetime | None = None
+) -> int:
     """Recompute the rollup buckets touching ``[since, until)`` (service-maintained rollups).
 
     Idempotent: a bucket is recomputed from the raw rows, so running it twice, or

@@ -96,7 +96,9 @@ class _Message(BaseModel):
     @classmethod
     def _ts_in_range(cls, v: datetime, info: ValidationInfo) -> datetime:
         if v.tzinfo is None:
-            raise ValueError("ts must carry a UTC offset (RFC 3339), e.g. 2026-11-28T08:00:00+07:00")
+            raise ValueError(
+                "ts must carry a UTC offset (RFC 3339), e.g. 2026-11-28T08:00:00+07:00"
+            )
         ctx = info.context or {}
         now: datetime = ctx.get("now") or datetime.now(UTC)
         max_future: timedelta = ctx.get("max_future") or MAX_FUTURE
@@ -193,7 +195,9 @@ class ContractError(ValueError):
     """A message that breaks the contract; ``str()`` is the dead-letter reason."""
 
 
-def topic_for(kind: Kind, source_id: str, sub_id: str | None = None, root: str = DEFAULT_ROOT) -> str:
+def topic_for(
+    kind: Kind, source_id: str, sub_id: str | None = None, root: str = DEFAULT_ROOT
+) -> str:
     """The topic a device publishes ``kind`` messages on."""
     if kind in (Kind.DETECTORS, Kind.SIGNAL, Kind.PLAN):
         return f"{root}/{CONTRACT_VERSION}/atcs/{source_id}/{kind.value}"
@@ -228,9 +232,7 @@ def parse_topic(topic: str, root: str = DEFAULT_ROOT) -> Topic:
             raise ContractError(f"unknown topic {topic!r}: atcs/<id>/{leaf} is not in the contract")
         return Topic(Kind(leaf), _check_id(parts[3], "intersection_id"))
     if family == "parking" and len(parts) == 5:
-        return Topic(
-            Kind.PARKING, _check_id(parts[3], "lot_id"), _check_id(parts[4], "bay_id")
-        )
+        return Topic(Kind.PARKING, _check_id(parts[3], "lot_id"), _check_id(parts[4], "bay_id"))
     if family == "fleet" and len(parts) == 5 and parts[4] == "gps":
         return Topic(Kind.GPS, _check_id(parts[3], "vehicle_id"))
     raise ContractError(f"unknown topic {topic!r}")
@@ -280,7 +282,9 @@ def decode(
     try:
         payload.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ContractError(f"payload is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+        raise ContractError(
+            f"payload is not valid UTF-8: {exc.reason} at byte {exc.start}"
+        ) from None
     try:
         msg = model.model_validate_json(
             payload, context={"now": now or datetime.now(UTC), "max_future": max_future}

@@ -17,7 +17,9 @@ from hub.db import connect, drop_database, ensure_database, migrate, with_databa
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
-BASE_DATABASE_URL = os.environ.get("TLIVE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BASE_DATABASE_URL = os.environ.get(
+    "TLIVE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 BROKER_HOST = os.environ.get("TLIVE_TEST_MQTT_HOST", "127.0.0.1")
 BROKER_PORT = int(os.environ.get("TLIVE_TEST_MQTT_PORT", "1883"))
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -102,9 +104,7 @@ class PrivateBroker:
             pw = self.workdir / "passwd"
             pw.touch()
             for user, password in users.items():
-                subprocess.run(
-                    ["mosquitto_passwd", "-b", str(pw), user, password], check=True
-                )
+                subprocess.run(["mosquitto_passwd", "-b", str(pw), user, password], check=True)
             pw.chmod(0o600)
         self.conf = render_mosquitto_conf(self.port, self.workdir, acl=acl)
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,297 @@
+"""The batch writer: validated messages in, rows committed exactly once.
+
+One :class:`BatchWriter` owns one database connection (the ingest service's writer
+thread). A batch becomes, per table, one ``COPY`` into a session-local staging
+table followed by ``INSERT … SELECT … ON CONFLICT DO NOTHING`` into the real
+table, all in one transaction: a redelivered message never becomes a second
+row, and nothing is acknowledged before the commit. Dead letters go into the same
+transaction, deduplicated by a digest of topic and payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import psycopg
+
+from hub.store import StoreInfo, ensure_partitions, existing_partition_days
+from ingest.contract import (
+    BayEvent,
+    Decoded,
+    DetectorReport,
+    GpsFix,
+    Kind,
+    SignalEvent,
+)
+
+log = logging.getLogger(__name__)
+
+NULL = "\\N"
+
+# table -> columns written by the ingest (order of the COPY text)
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "detector_reading": (
+        "ts",
+        "intersection_id",
+        "detector_id",
+        "seq",
+        "approach",
+        "lane",
+        "interval_s",
+        "mc",
+        "lv",
+        "hv",
+        "um",
+        "occupancy_pct",
+        "speed_kmh",
+        "queue_m",
+        "received_at",
+    ),
+    "signal_event": ("ts", "intersection_id", "seq", "phase", "state", "plan_id", "received_at"),
+    "parking_event": (
+        "ts",
+        "lot_id",
+        "bay_id",
+        "seq",
+        "occupied",
+        "kind",
+        "battery_pct",
+        "received_at",
+    ),
+    "gps_position": (
+        "ts",
+        "vehicle_id",
+        "seq",
+        "lat",
+        "lon",
+        "speed_kmh",
+        "heading_deg",
+        "ignition",
+        "load_kg",
+        "hdop",
+        "received_at",
+    ),
+}
+TABLE_OF: dict[Kind, str] = {
+    Kind.DETECTORS: "detector_reading",
+    Kind.SIGNAL: "signal_event",
+    Kind.PARKING: "parking_event",
+    Kind.GPS: "gps_position",
+}
+
+
+@dataclass(slots=True)
+class Item:
+    """One received MQTT message on its way to the database.
+
+    Exactly one of ``decoded`` (store it), ``reason`` (dead-letter it) holds, or
+    neither when ``skip`` (acknowledge only: e.g. a plan published by control).
+    """
+
+    topic: str
+    payload: bytes
+    received_at: float
+    decoded: Decoded | None = None
+    reason: str | None = None
+    skip: bool = False
+    mid: int = 0
+    qos: int = 0
+    gen: int = 0
+
+
+@dataclass
+class WriteResult:
+    messages: int = 0
+    rows_staged: int = 0
+    rows_inserted: int = 0
+    dead_letters: int = 0
+    skipped: int = 0
+    min_ts: datetime | None = None
+    max_ts: datetime | None = None
+    per_table: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def duplicate_rows(self) -> int:
+        return self.rows_staged - self.rows_inserted
+
+
+def _f(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return NULL
+    return repr(v)
+
+
+def _b(v: bool | None) -> str:
+    return NULL if v is None else ("t" if v else "f")
+
+
+def _ts(t: datetime) -> str:
+    return t.isoformat()
+
+
+def _rows(d: Decoded, received: str) -> tuple[str, list[str]]:
+    """The COPY text lines for one decoded message. Ids are contract-validated
+    (no tabs, newlines or backslashes), so they need no escaping."""
+    m = d.message
+    src = d.topic.source_id
+    ts = _ts(m.ts)
+    kind = d.topic.kind
+    if kind is Kind.DETECTORS:
+        assert isinstance(m, DetectorReport)
+        return "detector_reading", [
+            f"{ts}\t{src}\t{c.detector_id}\t{m.seq}\t{c.approach}\t{c.lane}\t{m.interval_s}\t"
+            f"{c.mc}\t{c.lv}\t{c.hv}\t{c.um}\t{_f(c.occupancy_pct)}\t{_f(c.speed_kmh)}\t"
+            f"{_f(c.queue_m)}\t{received}"
+            for c in m.detectors
+        ]
+    if kind is Kind.SIGNAL:
+        assert isinstance(m, SignalEvent)
+        return "signal_event", [
+            f"{ts}\t{src}\t{m.seq}\t{m.phase}\t{m.state}\t{m.plan_id}\t{received}"
+        ]
+    if kind is Kind.PARKING:
+        assert isinstance(m, BayEvent)
+        return "parking_event", [
+            f"{ts}\t{src}\t{d.topic.sub_id}\t{m.seq}\t{_b(m.occupied)}\t{m.kind}\t"
+            f"{_f(m.battery_pct)}\t{received}"
+        ]
+    assert isinstance(m, GpsFix)
+    return "gps_position", [
+        f"{ts}\t{src}\t{m.seq}\t{_f(m.lat)}\t{_f(m.lon)}\t{_f(m.speed_kmh)}\t"
+        f"{_f(m.heading_deg)}\t{_b(m.ignition)}\t{_f(m.load_kg)}\t{_f(m.hdop)}\t{received}"
+    ]
+
+
+def digest(topic: str, payload: bytes) -> bytes:
+    return hashlib.sha256(topic.encode("utf-8", "surrogateescape") + b"\x00" + payload).digest()
+
+
+class BatchWriter:
+    """Writes batches of :class:`Item` on one connection; the caller commits nothing."""
+
+    def __init__(self, conn: psycopg.Connection, store: StoreInfo) -> None:
+        self.conn = conn
+        self.store = store
+        self._staged = False
+        self._days: set[date] = set()
+        if store.backend == "native":
+            self._days = existing_partition_days(conn)
+
+    def _ensure_stage(self, cur: psycopg.Cursor) -> None:
+        if self._staged:
+            return
+        for table, cols in COLUMNS.items():
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} ON COMMIT DELETE ROWS AS "  # noqa: S608
+                f"SELECT {', '.join(cols)} FROM {table} WITH NO DATA"
+            )
+        self._staged = True
+
+    def _ensure_days(self, days: Iterable[date]) -> None:
+        missing = set(days) - self._days
+        if missing and self.store.backend == "native":
+            ensure_partitions(self.conn, missing)
+            self._days |= missing
+
+    def write(self, items: Sequence[Item]) -> WriteResult:
+        """Write one batch in one transaction and commit it.
+
+        Raises psycopg errors untouched: the caller retries connection failures and
+        falls back to :meth:`write_one_by_one` for data errors.
+        """
+        res = WriteResult(messages=len(items))
+        buffers: dict[str, list[str]] = {}
+        dead: list[Item] = []
+        now_iso = datetime.now(UTC).isoformat()
+        days: set[date] = set()
+        for it in items:
+            if it.decoded is not None:
+                received = (
+                    datetime.fromtimestamp(it.received_at, UTC).isoformat()
+                    if it.received_at
+                    else now_iso
+                )
+                table, lines = _rows(it.decoded, received)
+                buffers.setdefault(table, []).extend(lines)
+                ts = it.decoded.message.ts
+                days.add(ts.date())
+                if res.min_ts is None or ts < res.min_ts:
+                    res.min_ts = ts
+                if res.max_ts is None or ts > res.max_ts:
+                    res.max_ts = ts
+            elif it.reason is not None:
+                dead.append(it)
+            else:
+                res.skipped += 1
+        self._ensure_days(days)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            self._ensure_stage(cur)
+            for table, lines in buffers.items():
+                cols = ", ".join(COLUMNS[table])
+                with cur.copy(f"COPY stage_{table} ({cols}) FROM STDIN") as cp:
+                    cp.write("\n".join(lines) + "\n")
+                cur.execute(
+                    f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_{table} "  # noqa: S608
+                    "ON CONFLICT DO NOTHING"
+                )
+                res.rows_staged += len(lines)
+                res.rows_inserted += cur.rowcount
+                res.per_table[table] = res.per_table.get(table, 0) + cur.rowcount
+            if dead:
+                self._dead_letters(cur, dead)
+                res.dead_letters = len(dead)
+        return res
+
+    def _dead_letters(self, cur: psycopg.Cursor, dead: Sequence[Item]) -> None:
+        cur.executemany(
+            """INSERT INTO dead_letter (received_at, topic, payload, reason, digest)
+               VALUES (to_timestamp(%s), %s, %s, %s, %s)
+               ON CONFLICT (digest) DO UPDATE
+                 SET occurrences = dead_letter.occurrences + 1, last_seen = now()""",
+            [
+                (
+                    it.received_at,
+                    it.topic,
+                    it.payload,
+                    (it.reason or "unknown")[:2000],
+                    digest(it.topic, it.payload),
+                )
+                for it in dead
+            ],
+        )
+
+    def write_one_by_one(self, items: Sequence[Item]) -> WriteResult:
+        """Fallback after a data error: each message in its own savepoint; a message
+        that the database refuses becomes a dead letter instead of blocking ingest."""
+        total = WriteResult()
+        for it in items:
+            try:
+                r = self.write([it])
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                log.warning("store refused a message on %s: %s", it.topic, exc)
+                bad = Item(
+                    it.topic,
+                    it.payload,
+                    it.received_at,
+                    reason=f"rejected by the store: {exc.diag.message_primary or exc}",
+                )
+                r = self.write([bad])
+            total.messages += r.messages
+            total.rows_staged += r.rows_staged
+            total.rows_inserted += r.rows_inserted
+            total.dead_letters += r.dead_letters
+            total.skipped += r.skipped
+            for k, v in r.per_table.items():
+                total.per_table[k] = total.per_table.get(k, 0) + v
+            for t in (r.min_ts, r.max_ts):
+                if t is not None:
+                    total.min_ts = t if total.min_ts is None else min(total.min_ts, t)
+                    total.max_ts = t if total.max_ts is None else max(total.max_ts, t)
+        return total
