@@ -1,0 +1,225 @@
+"""Routing on live link weights: fastest route, alternatives, one-to-many times.
+
+The :class:`Router` holds the graph's landmark tables (computed once, on
+free-flow times) and answers queries for any weight vector that is never below
+free flow, which is what the live weights guarantee. A weight refresh therefore
+costs nothing here.
+
+Alternatives use the penalty method (Bader et al. 2011): after each route its
+links' weights are raised by a factor and the search repeated; a candidate is
+kept when it is not much slower than the fastest (``max_stretch``) and shares
+little of its length with every route kept so far (``max_overlap``).
+
+References
+----------
+Bader, R., Dees, J., Geisberger, R., Sanders, P. (2011). Alternative route
+graphs in road networks. TAPAS 2011, LNCS 6595, 21-32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse.csgraph import dijkstra
+
+from traveler_info import _kernels
+from traveler_info.graph import GraphError, RoadGraph
+
+DEFAULT_LANDMARKS = 16
+ACTIVE_LANDMARKS = 4  # landmarks used per query, the best for its (s, t) [-]
+ALT_PENALTY = 1.6  # weight factor on the links of routes already found [-]
+ALT_MAX_STRETCH = 1.4  # an alternative takes at most this times the fastest [-]
+ALT_MAX_OVERLAP = 0.6  # share of an alternative's length shared with a kept route [-]
+
+
+class NoRouteError(LookupError):
+    """The destination cannot be reached from the origin."""
+
+
+@dataclass(frozen=True)
+class Path:
+    """One route: its links in order and its totals under the weights it was found on."""
+
+    edges: np.ndarray  # link indices, in driving order
+    time_s: float
+    length_m: float
+    free_flow_s: float
+
+    @property
+    def delay_s(self) -> float:
+        return self.time_s - self.free_flow_s
+
+
+def select_landmarks(graph: RoadGraph, k: int, seed: int = 0) -> np.ndarray:
+    """Landmarks by farthest-point selection on free-flow times (Goldberg & Harrelson 2005).
+
+    Starts from a random node, repeatedly adds the node farthest (in the
+    symmetrised free-flow metric) from the chosen ones; nodes unreachable from
+    all chosen landmarks are preferred, so every weakly separate part gets one.
+    """
+    n = graph.n_nodes
+    k = max(0, min(k, n))
+    if k == 0:
+        return np.empty(0, dtype=np.int64)
+    mat = graph.matrix(graph.free_flow_s)
+    sym = mat.maximum(mat.T)
+    rng = np.random.default_rng(seed)
+    d0 = dijkstra(sym, directed=False, indices=int(rng.integers(n)))
+    chosen = [int(np.argmax(np.where(np.isinf(d0), -1.0, d0)))]
+    best = dijkstra(sym, directed=False, indices=chosen[0])
+    while len(chosen) < k:
+        cand = np.where(np.isinf(best), np.finfo(np.float64).max, best)
+        cand[chosen] = -1.0
+        nxt = int(np.argmax(cand))
+        if cand[nxt] <= 0:
+            break
+        chosen.append(nxt)
+        best = np.minimum(best, dijkstra(sym, directed=False, indices=nxt))
+    return np.asarray(chosen, dtype=np.int64)
+
+
+class Router:
+    """Fastest routes on a :class:`RoadGraph` for any weights >= free flow.
+
+    Parameters
+    ----------
+    graph : the road graph
+    landmarks : number of ALT landmarks (0: plain Dijkstra), or explicit node indices
+    compiled : use the numba kernel (True) or the interpreted one (False, the reference)
+    """
+
+    def __init__(
+        self,
+        graph: RoadGraph,
+        landmarks: int | npt.ArrayLike = DEFAULT_LANDMARKS,
+        *,
+        compiled: bool = True,
+        seed: int = 0,
+        active: int = ACTIVE_LANDMARKS,
+    ) -> None:
+        self.graph = graph
+        self.active = active
+        self.indptr, self.head, self.edge = graph.forward_csr
+        self.rindptr, self.rhead, self.redge = graph.backward_csr
+        self.tail = graph.edge_from.astype(np.int64)
+        self.to = graph.edge_to.astype(np.int64)
+        if isinstance(landmarks, int | np.integer):
+            self.landmarks = select_landmarks(graph, int(landmarks), seed=seed)
+        else:
+            self.landmarks = np.asarray(landmarks, dtype=np.int64)
+        n = graph.n_nodes
+        if len(self.landmarks):
+            mat = graph.matrix(graph.free_flow_s)
+            d_from = dijkstra(mat, directed=True, indices=self.landmarks)  # (K, n)
+            d_to = dijkstra(mat.T.tocsr(), directed=True, indices=self.landmarks)
+            self.lm_from = np.ascontiguousarray(d_from.T)
+            self.lm_to = np.ascontiguousarray(d_to.T)
+        else:
+            self.lm_from = np.zeros((n, 0))
+            self.lm_to = np.zeros((n, 0))
+        kernel = _kernels.bidirectional_astar
+        self._search = kernel if compiled or not _kernels.HAVE_NUMBA else kernel.py_func
+        self.last_settled = 0
+
+    def check_weights(self, weight: npt.ArrayLike) -> np.ndarray:
+        """``weight`` as a contiguous float array, checked against free flow."""
+        w = np.ascontiguousarray(weight, dtype=np.float64)
+        if w.shape != (self.graph.n_edges,):
+            raise GraphError(f"weight has shape {w.shape}, expected ({self.graph.n_edges},)")
+        if np.any(w < self.graph.free_flow_s * (1 - 1e-12)):
+            raise GraphError("weight is below the free-flow time on some links")
+        return w
+
+    def shortest(self, weight: np.ndarray, s: int, t: int) -> tuple[float, np.ndarray]:
+        """(cost [s], link indices) of a fastest path, (inf, []) when unreachable.
+
+        ``weight`` must already be checked (:meth:`check_weights`): this is the hot path.
+        """
+        cost, path, settled = self._search(
+            self.indptr, self.head, self.edge, self.rindptr, self.rhead, self.redge,
+            self.tail, self.to, weight, self.lm_from, self.lm_to,
+            np.int64(s), np.int64(t), np.int64(self.active),
+        )
+        self.last_settled = int(settled)
+        return float(cost), path
+
+    def _path(self, edges: np.ndarray, weight: np.ndarray) -> Path:
+        g = self.graph
+        return Path(
+            edges=edges,
+            time_s=float(weight[edges].sum()),
+            length_m=float(g.length_m[edges].sum()),
+            free_flow_s=float(g.free_flow_s[edges].sum()),
+        )
+
+    def route(
+        self,
+        weight: npt.ArrayLike,
+        s: int,
+        t: int,
+        *,
+        alternatives: int = 0,
+        max_stretch: float = ALT_MAX_STRETCH,
+        max_overlap: float = ALT_MAX_OVERLAP,
+        penalty: float = ALT_PENALTY,
+        max_tries: int | None = None,
+    ) -> list[Path]:
+        """The fastest path from node ``s`` to node ``t``, then up to ``alternatives`` more.
+
+        Raises :class:`NoRouteError` when ``t`` cannot be reached from ``s``.
+        """
+        w = self.check_weights(weight)
+        cost, edges = self.shortest(w, s, t)
+        if not np.isfinite(cost):
+            raise NoRouteError(f"node {t} cannot be reached from node {s}")
+        routes = [self._path(edges, w)]
+        if alternatives <= 0 or len(edges) == 0:
+            return routes
+        length = self.graph.length_m
+        pen = w.copy()
+        used = np.zeros(self.graph.n_edges, dtype=bool)
+        used[edges] = True
+        pen[edges] *= penalty
+        kept_sets = [edges]
+        tries = max_tries if max_tries is not None else 2 * alternatives + 2
+        for _ in range(tries):
+            if len(routes) > alternatives:
+                break
+            c, cand = self.shortest(pen, s, t)
+            if not np.isfinite(c) or len(cand) == 0:
+                break
+            new = ~used[cand]
+            pen[cand] *= penalty
+            used[cand] = True
+            if not new.any():
+                continue
+            p = self._path(cand, w)
+            if p.time_s > max_stretch * routes[0].time_s:
+                continue
+            cand_len = p.length_m
+            ok = True
+            for kept in kept_sets:
+                shared = length[np.intersect1d(cand, kept, assume_unique=False)].sum()
+                if shared > max_overlap * cand_len:
+                    ok = False
+                    break
+            if ok:
+                routes.append(p)
+                kept_sets.append(cand)
+        return routes
+
+    def one_to_many(self, weight: npt.ArrayLike, sources: npt.ArrayLike) -> np.ndarray:
+        """Travel times [s] from each source node to every node, shape (n_sources, n_nodes)."""
+        w = self.check_weights(weight)
+        return np.atleast_2d(
+            dijkstra(self.graph.matrix(w), directed=True, indices=np.asarray(sources))
+        )
+
+    def matrix(self, weight: npt.ArrayLike, nodes: npt.ArrayLike) -> np.ndarray:
+        """Travel times [s] between the given nodes, shape (k, k); inf when unreachable."""
+        idx = np.asarray(nodes, dtype=np.int64)
+        if len(idx) == 0:
+            return np.zeros((0, 0))
+        return self.one_to_many(weight, idx)[:, idx]
