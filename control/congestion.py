@@ -1,0 +1,521 @@
+"""Link congestion: speeds from detectors and GPS probes, fusion, indices and flags.
+
+Links are on axis 0 (time of day, when present, on the last axis). Probe points
+are (n_points,) arrays in a local metric frame (x east, y north [m]); the caller
+projects WGS84 once (:func:`local_xy_m`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from control._arrays import FloatArray, as_float, non_negative
+
+#: Typical vehicle lengths by class (mc, lv, hv, um) [m]. Assumed values for
+#: Indonesian fleets (a 110-125 cc scooter is ~1.9 m, an MPV ~4.5 m, a bus or
+#: two-axle truck 9-12 m); calibrate per site from detector speed traps.
+VEHICLE_LENGTH_M: FloatArray = np.array([1.9, 4.5, 10.0, 2.0])
+
+#: Length of an inductive-loop detection zone [m] (a standard 6 ft / 1.8 m
+#: square loop, rounded); added to the vehicle length to get the effective length.
+DETECTOR_LENGTH_M = 2.0
+
+#: Congestion levels by speed ratio v / v_free: free >= 0.75 > moderate >= 0.5 >
+#: heavy >= 0.25 > jammed. Project definition, chosen to match the four bands
+#: of the traveller app; not taken from a standard.
+CONGESTION_SPEED_RATIO: tuple[float, float, float] = (0.25, 0.5, 0.75)
+CONGESTION_LEVELS: tuple[str, ...] = ("free", "moderate", "heavy", "jammed")
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def effective_vehicle_length_m(
+    counts: npt.ArrayLike,
+    vehicle_length_m: npt.ArrayLike = VEHICLE_LENGTH_M,
+    detector_length_m: float = DETECTOR_LENGTH_M,
+) -> FloatArray:
+    r"""Effective vehicle length for the current class mix.
+
+    Parameters
+    ----------
+    counts : (..., 4) vehicles per class (mc, lv, hv, um) [veh] or shares [-]
+    vehicle_length_m : (4,) length of each class [m]
+    detector_length_m : length of the detection zone [m]
+
+    Returns
+    -------
+    length_m : (...) [m]; NaN where no vehicle was counted.
+
+    Notes
+    -----
+    .. math:: L_{eff} = \frac{\sum_k n_k \ell_k}{\sum_k n_k} + \ell_{det}
+
+    A motorcycle-dominated mix has a much shorter effective length than the
+    5.5-6.5 m used for car traffic; using the car value overestimates density
+    and underestimates speed by the same factor.
+
+    References
+    ----------
+    Hall, F. L., & Persaud, B. N. (1989). Evaluation of speed estimates made with
+    single-detector data from freeway traffic management systems. Transportation
+    Research Record 1232, 9-16.
+    """
+    n = as_float("counts", counts)
+    if n.ndim < 1 or n.shape[-1] != 4:
+        raise ValueError(f"counts has shape {n.shape}, expected (..., 4) classes (mc, lv, hv, um)")
+    non_negative("counts", n)
+    ell = as_float("vehicle_length_m", vehicle_length_m, (4,))
+    tot = n.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (n @ ell) / tot
+    return np.where(tot > 0, mean + detector_length_m, np.nan)
+
+
+def detector_speed_kmh(
+    flow_veh_h: npt.ArrayLike,
+    occupancy_pct: npt.ArrayLike,
+    effective_length_m: npt.ArrayLike,
+) -> FloatArray:
+    r"""Space-mean speed from flow and occupancy of a single loop.
+
+    Parameters
+    ----------
+    flow_veh_h : flow per lane [veh/h]
+    occupancy_pct : time occupancy [%]
+    effective_length_m : vehicle + detector length [m]
+
+    Returns
+    -------
+    speed_kmh : [km/h]; NaN where occupancy is 0 (no vehicle over the loop: speed
+        unknown) or an input is NaN.
+
+    Notes
+    -----
+    .. math:: k = \frac{10\,O}{L_{eff}}\ \text{[veh/km]},\qquad v = q / k
+              = \frac{q\,L_{eff}}{10\,O}
+
+    References
+    ----------
+    Hall, F. L., & Persaud, B. N. (1989), op. cit.; Athol, P. (1965).
+    Interdependence of certain operational characteristics within a moving
+    traffic stream. Highway Research Record 72, 58-87.
+    """
+    q = as_float("flow_veh_h", flow_veh_h)
+    occ = as_float("occupancy_pct", occupancy_pct)
+    ell = as_float("effective_length_m", effective_length_m)
+    non_negative("flow_veh_h", q)
+    if np.any((occ < 0) | (occ > 100)):
+        raise ValueError("occupancy_pct must be within [0, 100]")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = q * ell / (10.0 * occ)
+    return np.where(occ > 0, v, np.nan)
+
+
+def local_xy_m(
+    lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike, lat0_deg: float, lon0_deg: float
+) -> tuple[FloatArray, FloatArray]:
+    r"""Equirectangular projection to a local frame around (lat0, lon0) [m].
+
+    Notes
+    -----
+    .. math:: x = R\,\Delta\lambda \cos\varphi_0,\quad y = R\,\Delta\varphi
+
+    Error below 0.1 % within 20 km of the origin, ample for map matching in one city.
+    """
+    lat = np.radians(as_float("lat_deg", lat_deg))
+    lon = np.radians(as_float("lon_deg", lon_deg))
+    x = EARTH_RADIUS_M * (lon - np.radians(lon0_deg)) * np.cos(np.radians(lat0_deg))
+    y = EARTH_RADIUS_M * (lat - np.radians(lat0_deg))
+    return x, y
+
+
+def map_match(
+    point_x_m: npt.ArrayLike,
+    point_y_m: npt.ArrayLike,
+    link_x0_m: npt.ArrayLike,
+    link_y0_m: npt.ArrayLike,
+    link_x1_m: npt.ArrayLike,
+    link_y1_m: npt.ArrayLike,
+    max_distance_m: float = 30.0,
+    point_heading_deg: npt.ArrayLike | None = None,
+    max_heading_diff_deg: float = 60.0,
+) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
+    r"""Snap GPS points to the nearest directed link segment, vectorized with a grid index.
+
+    Parameters
+    ----------
+    point_x_m, point_y_m : (n_points,) point positions [m]
+    link_x0_m, link_y0_m, link_x1_m, link_y1_m : (n_links,) start and end of each
+        straight link segment [m] (a curved road is several links)
+    max_distance_m : farthest a point may be from its link [m]
+    point_heading_deg : (n_points,) GPS heading, clockwise from north [deg];
+        when given, links whose bearing differs by more than
+        ``max_heading_diff_deg`` are not candidates (keeps the two directions of a
+        road apart); NaN heading = no constraint
+    max_heading_diff_deg : [deg]
+
+    Returns
+    -------
+    link_index : (n_points,) int64 index of the matched link, -1 when none is
+        within ``max_distance_m``
+    distance_m : (n_points,) distance to it [m], NaN when unmatched
+    fraction : (n_points,) position along the link, 0 at the start, 1 at the end [-]
+
+    Notes
+    -----
+    Links are bucketed by the grid cell of their midpoint with cell size
+    :math:`h = \ell_{max}/2 + d_{max}`; a point within :math:`d_{max}` of a link is
+    within h of its midpoint, so the 3 x 3 cells around the point hold every
+    candidate. Distance to a segment:
+
+    .. math:: t = \operatorname{clip}\Big(\frac{(p - a)\cdot(b - a)}{|b - a|^2}, 0, 1\Big),
+              \quad d = |p - a - t (b - a)|
+
+    References
+    ----------
+    Quddus, M. A., Ochieng, W. Y., & Noland, R. B. (2007). Current map-matching
+    algorithms for transport applications. Transportation Research Part C 15(5),
+    312-328 (point-to-curve matching with heading).
+    """
+    px = as_float("point_x_m", point_x_m)
+    py = as_float("point_y_m", point_y_m, px.shape)
+    if px.ndim != 1:
+        raise ValueError(f"point_x_m has shape {px.shape}, expected (n_points,)")
+    ax = as_float("link_x0_m", link_x0_m)
+    if ax.ndim != 1:
+        raise ValueError(f"link_x0_m has shape {ax.shape}, expected (n_links,)")
+    ay = as_float("link_y0_m", link_y0_m, ax.shape)
+    bx = as_float("link_x1_m", link_x1_m, ax.shape)
+    by = as_float("link_y1_m", link_y1_m, ax.shape)
+    if not max_distance_m > 0:
+        raise ValueError("max_distance_m must be > 0")
+    n_pts = px.shape[0]
+    out_idx = np.full(n_pts, -1, dtype=np.int64)
+    out_d = np.full(n_pts, np.nan)
+    out_t = np.full(n_pts, np.nan)
+    if n_pts == 0 or ax.shape[0] == 0:
+        return out_idx, out_d, out_t
+    dx = bx - ax
+    dy = by - ay
+    seg_len = np.hypot(dx, dy)
+    h = float(np.nanmax(seg_len)) / 2.0 + max_distance_m
+    mx = (ax + bx) / 2.0
+    my = (ay + by) / 2.0
+    x_min = min(float(np.nanmin(mx)), float(np.nanmin(px))) - h
+    y_min = min(float(np.nanmin(my)), float(np.nanmin(py))) - h
+    y_max = max(float(np.nanmax(my)), float(np.nanmax(py))) + h
+    ny = int((y_max - y_min) // h) + 3
+    lcx = ((mx - x_min) // h).astype(np.int64)
+    lcy = ((my - y_min) // h).astype(np.int64)
+    lcell = lcx * ny + lcy
+    order = np.argsort(lcell, kind="stable")
+    sorted_cells = lcell[order]
+    ok_pt = np.isfinite(px) & np.isfinite(py)
+    pcx = np.where(ok_pt, (px - x_min) // h, 0).astype(np.int64)
+    pcy = np.where(ok_pt, (py - y_min) // h, 0).astype(np.int64)
+    # candidate cells: 3 x 3 around each point -> (n_pts, 9)
+    off = np.array([-1, 0, 1])
+    cx9 = (pcx[:, None] + off[None, :])[:, :, None]
+    cy9 = (pcy[:, None] + off[None, :])[:, None, :]
+    cells = cx9 * ny + cy9
+    cells = cells.reshape(n_pts, 9)
+    lo = np.searchsorted(sorted_cells, cells, side="left")
+    hi = np.searchsorted(sorted_cells, cells, side="right")
+    cnt = np.where(ok_pt[:, None], hi - lo, 0)
+    total = int(cnt.sum())
+    if total == 0:
+        return out_idx, out_d, out_t
+    flat_cnt = cnt.ravel()
+    pair_pt = np.repeat(np.repeat(np.arange(n_pts), 9), flat_cnt)
+    starts = np.repeat(lo.ravel(), flat_cnt)
+    run_start = np.repeat(np.cumsum(flat_cnt) - flat_cnt, flat_cnt)
+    pair_link = order[starts + (np.arange(total) - run_start)]
+    qx = px[pair_pt] - ax[pair_link]
+    qy = py[pair_pt] - ay[pair_link]
+    ddx = dx[pair_link]
+    ddy = dy[pair_link]
+    l2 = ddx * ddx + ddy * ddy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.clip(np.where(l2 > 0, (qx * ddx + qy * ddy) / l2, 0.0), 0.0, 1.0)
+    dist = np.hypot(qx - t * ddx, qy - t * ddy)
+    keep = dist <= max_distance_m
+    if point_heading_deg is not None:
+        hd = as_float("point_heading_deg", point_heading_deg, px.shape)[pair_pt]
+        bearing = np.degrees(np.arctan2(ddx, ddy))
+        diff = np.abs((hd - bearing + 180.0) % 360.0 - 180.0)
+        keep &= np.isnan(hd) | (diff <= max_heading_diff_deg)
+    dist = np.where(keep, dist, np.inf)
+    # nearest per point: sort pairs by (point, distance), take the first of each point
+    o2 = np.lexsort((dist, pair_pt))
+    first = np.ones(total, dtype=bool)
+    first[1:] = pair_pt[o2][1:] != pair_pt[o2][:-1]
+    sel = o2[first]
+    good = np.isfinite(dist[sel])
+    sel = sel[good]
+    pts = pair_pt[sel]
+    out_idx[pts] = pair_link[sel]
+    out_d[pts] = dist[sel]
+    out_t[pts] = t[sel]
+    return out_idx, out_d, out_t
+
+
+def probe_link_speed(
+    link_index: npt.ArrayLike,
+    speed_kmh: npt.ArrayLike,
+    age_s: npt.ArrayLike,
+    n_links: int,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    r"""Aggregate matched probe points per link: mean speed, sample count, mean age.
+
+    Parameters
+    ----------
+    link_index : (n_points,) matched link, -1 for unmatched (ignored)
+    speed_kmh : (n_points,) GPS speed [km/h]; NaN ignored
+    age_s : (n_points,) age of each fix [s]
+    n_links : number of links
+
+    Returns
+    -------
+    speed_kmh, samples, age_s : (n_links,) harmonic-mean speed [km/h] (NaN without
+        samples), sample count [-], mean age [s] (NaN without samples).
+
+    Notes
+    -----
+    The space-mean speed of spot samples is their harmonic mean,
+    :math:`\bar v_s = n / \sum 1/v_i` (stopped points, v = 0, give 0).
+
+    References
+    ----------
+    Wardrop, J. G. (1952). Some theoretical aspects of road traffic research.
+    Proc. Institution of Civil Engineers Part II, 1(3), 325-378.
+    """
+    idx = np.asarray(link_index, dtype=np.int64)
+    v = as_float("speed_kmh", speed_kmh, idx.shape)
+    age = as_float("age_s", age_s, idx.shape)
+    non_negative("speed_kmh", v)
+    ok = (idx >= 0) & (idx < n_links) & np.isfinite(v) & np.isfinite(age)
+    i = idx[ok]
+    n = np.bincount(i, minlength=n_links).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        inv = np.bincount(i, weights=1.0 / v[ok], minlength=n_links)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hm = np.where(np.isinf(inv), 0.0, n / inv)
+        mean_age = np.bincount(i, weights=age[ok], minlength=n_links) / n
+    return np.where(n > 0, hm, np.nan), n, np.where(n > 0, mean_age, np.nan)
+
+
+def fuse_speeds(
+    speed_kmh: npt.ArrayLike,
+    samples: npt.ArrayLike,
+    age_s: npt.ArrayLike,
+    half_life_s: float = 300.0,
+) -> FloatArray:
+    r"""Fuse speed estimates of each link from several sources by sample size and age.
+
+    Parameters
+    ----------
+    speed_kmh : (n_links, n_sources) estimate per source [km/h]; NaN = none
+    samples : (n_links, n_sources) vehicles or probe points behind it [-]
+    age_s : (n_links, n_sources) age of the estimate [s]
+    half_life_s : age at which an estimate counts half [s]
+
+    Returns
+    -------
+    speed_kmh : (n_links,) [km/h]; NaN where no source has a usable estimate.
+
+    Notes
+    -----
+    .. math:: v = \frac{\sum_s w_s v_s}{\sum_s w_s},\qquad
+              w_s = n_s\,2^{-a_s / t_{1/2}}
+    """
+    v = as_float("speed_kmh", speed_kmh)
+    if v.ndim != 2:
+        raise ValueError(f"speed_kmh has shape {v.shape}, expected (n_links, n_sources)")
+    n = as_float("samples", samples, v.shape)
+    a = as_float("age_s", age_s, v.shape)
+    non_negative("samples", n)
+    if not half_life_s > 0:
+        raise ValueError("half_life_s must be > 0")
+    w = n * np.exp2(-np.maximum(a, 0.0) / half_life_s)
+    ok = np.isfinite(v) & np.isfinite(w) & (w > 0)
+    w = np.where(ok, w, 0.0)
+    sw = w.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(ok, v * w, 0.0).sum(axis=-1) / sw
+    return np.where(sw > 0, out, np.nan)
+
+
+def smooth_speed(
+    previous_kmh: npt.ArrayLike, new_kmh: npt.ArrayLike, dt_s: float, time_constant_s: float = 300.0
+) -> FloatArray:
+    r"""Exponential smoothing over time; a missing new value keeps the previous one.
+
+    Parameters
+    ----------
+    previous_kmh : (n_links,) smoothed speed so far [km/h]; NaN = none yet
+    new_kmh : (n_links,) new estimate [km/h]; NaN = none
+    dt_s : time since the previous update [s]
+    time_constant_s : smoothing time constant tau [s]
+
+    Returns
+    -------
+    speed_kmh : (n_links,) [km/h]
+
+    Notes
+    -----
+    .. math:: \hat v_t = \hat v_{t-1} + \alpha (v_t - \hat v_{t-1}),\quad
+              \alpha = 1 - e^{-\Delta t / \tau}
+    """
+    p = as_float("previous_kmh", previous_kmh)
+    x = as_float("new_kmh", new_kmh, p.shape)
+    if dt_s < 0 or not time_constant_s > 0:
+        raise ValueError("dt_s must be >= 0 and time_constant_s > 0")
+    alpha = 1.0 - np.exp(-dt_s / time_constant_s)
+    out = np.where(np.isnan(p), x, p + alpha * (x - p))
+    return np.where(np.isnan(x), p, out)
+
+
+def travel_time_index(speed_kmh: npt.ArrayLike, free_flow_kmh: npt.ArrayLike) -> FloatArray:
+    r"""Travel-time index: actual over free-flow travel time.
+
+    Returns
+    -------
+    tti : [-], >= 1 when slower than free flow; inf for a stopped link, NaN for
+        unknown speed.
+
+    Notes
+    -----
+    .. math:: TTI = t / t_{free} = v_{free} / v
+
+    References
+    ----------
+    Schrank, D., Eisele, B., & Lomax, T. (2019). Urban Mobility Report. Texas A&M
+    Transportation Institute (Travel Time Index).
+    """
+    v = as_float("speed_kmh", speed_kmh)
+    vf = as_float("free_flow_kmh", free_flow_kmh, v.shape)
+    if np.any(vf <= 0):
+        raise ValueError("free_flow_kmh must be > 0")
+    non_negative("speed_kmh", v)
+    with np.errstate(divide="ignore"):
+        return vf / v
+
+
+def congestion_level(
+    speed_kmh: npt.ArrayLike,
+    free_flow_kmh: npt.ArrayLike,
+    bounds: tuple[float, float, float] = CONGESTION_SPEED_RATIO,
+) -> tuple[npt.NDArray[np.int8], FloatArray]:
+    r"""Congestion level (0 free, 1 moderate, 2 heavy, 3 jammed) and a 0-10 jam factor.
+
+    Parameters
+    ----------
+    speed_kmh : [km/h]
+    free_flow_kmh : [km/h], > 0
+    bounds : ascending speed-ratio bounds between jammed|heavy|moderate|free [-]
+
+    Returns
+    -------
+    level : int8 code into CONGESTION_LEVELS; -1 where the speed is unknown
+    jam_factor : [0, 10], NaN where the speed is unknown
+
+    Notes
+    -----
+    .. math:: r = v / v_{free},\qquad J = 10\,\operatorname{clip}(1 - r, 0, 1)
+
+    The jam factor is this project's linear definition on the speed ratio (the
+    commercial 0-10 scales are proprietary).
+    """
+    v = as_float("speed_kmh", speed_kmh)
+    vf = as_float("free_flow_kmh", free_flow_kmh, v.shape)
+    if np.any(vf <= 0):
+        raise ValueError("free_flow_kmh must be > 0")
+    r = v / vf
+    level = (3 - np.searchsorted(np.asarray(bounds), r, side="right")).astype(np.int8)
+    level = np.where(np.isnan(r), np.int8(-1), level).astype(np.int8)
+    jam = 10.0 * np.clip(1.0 - r, 0.0, 1.0)
+    return level, jam
+
+
+def queue_from_occupancy(
+    occupancy_pct: npt.ArrayLike,
+    effective_length_m: npt.ArrayLike,
+    link_length_m: npt.ArrayLike,
+    critical_occupancy_pct: float = 25.0,
+    jam_spacing_m: float = 0.0,
+) -> FloatArray:
+    r"""Queue length on a link estimated from detector occupancy near its downstream end.
+
+    Parameters
+    ----------
+    occupancy_pct : [%]
+    effective_length_m : vehicle + detector length [m]
+    link_length_m : [m]
+    critical_occupancy_pct : occupancy at capacity; below it there is no queue [%]
+    jam_spacing_m : extra gap between stopped vehicles [m]; jam occupancy is
+        :math:`100\,L_{eff}/(L_{eff} + s_{gap})`
+
+    Returns
+    -------
+    queue_m : [m] in [0, link_length_m]; NaN where occupancy is NaN.
+
+    Notes
+    -----
+    Occupancy above critical is read as the fraction of the link between
+    capacity and jam density that is queued:
+
+    .. math:: Q = \ell_{link}\,\operatorname{clip}\Big(\frac{O - O_c}{O_j - O_c}, 0, 1\Big)
+    """
+    occ = as_float("occupancy_pct", occupancy_pct)
+    ell = as_float("effective_length_m", effective_length_m, occ.shape)
+    length = as_float("link_length_m", link_length_m, occ.shape)
+    if np.any(length <= 0):
+        raise ValueError("link_length_m must be > 0")
+    o_jam = 100.0 * ell / (ell + jam_spacing_m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.clip((occ - critical_occupancy_pct) / (o_jam - critical_occupancy_pct), 0.0, 1.0)
+    return np.where(np.isnan(occ), np.nan, length * frac)
+
+
+def anomaly_flag(
+    speed_kmh: npt.ArrayLike,
+    history_mean_kmh: npt.ArrayLike,
+    history_std_kmh: npt.ArrayLike,
+    z_threshold: float = 3.0,
+    min_std_kmh: float = 2.0,
+) -> tuple[npt.NDArray[np.bool_], FloatArray]:
+    r"""Incident/anomaly flag: a link much slower than its own history at this time of day.
+
+    Parameters
+    ----------
+    speed_kmh : (n_links,) current speed [km/h]
+    history_mean_kmh, history_std_kmh : (n_links,) mean and standard deviation of
+        the link's speed in the same time-of-day slot (and day type) [km/h]
+    z_threshold : standard scores beyond which a link is flagged [-]
+    min_std_kmh : floor on the standard deviation [km/h] (quiet links would flag
+        on noise otherwise)
+
+    Returns
+    -------
+    flag : (n_links,) bool; False where anything is NaN
+    z : (n_links,) standard score (history - now)/std [-], positive when slower
+
+    Notes
+    -----
+    .. math:: z = \frac{\mu_{tod} - v}{\max(\sigma_{tod}, \sigma_{min})},\quad
+              \text{flag} = z > z_{thr}
+
+    References
+    ----------
+    Dudek, C. L., Messer, C. J., & Nuckles, N. B. (1974). Incident detection on
+    urban freeways. Transportation Research Record 495, 12-24 (standard normal
+    deviate detection).
+    """
+    v = as_float("speed_kmh", speed_kmh)
+    mu = as_float("history_mean_kmh", history_mean_kmh, v.shape)
+    sd = as_float("history_std_kmh", history_std_kmh, v.shape)
+    if not min_std_kmh > 0:
+        raise ValueError("min_std_kmh must be > 0")
+    z = (mu - v) / np.maximum(sd, min_std_kmh)
+    return np.nan_to_num(z, nan=-np.inf) > z_threshold, z
