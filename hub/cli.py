@@ -22,6 +22,8 @@ PLUGINS = (
     "ingest.cli",
     "control.cli",
     "sim.cli",
+    "control.service_cli",
+    "sim.twin_cli",
     "traveler_info.cli",
     "parking.cli",
     "api.cli",

@@ -169,11 +169,14 @@ class HubLink:
         from hub.settings import get_settings
         from ingest.service import IngestService
 
+        from hub.db import with_database
+
         base = get_settings()
         root = cfg.topic_root or f"twin{uuid.uuid4().hex[:8]}"
         self.settings = base.model_copy(
             update={
-                "database_url": cfg.database_url or base.database_url,
+                # the twin's own database: it replaces the control configuration there
+                "database_url": cfg.database_url or with_database(base.database_url, "tlive_twin"),
                 "mqtt_url": cfg.mqtt_url or base.mqtt_url,
                 "mqtt_topic_root": root,
                 "ingest_client_id": f"tlive-twin-ingest-{uuid.uuid4().hex[:8]}",
