@@ -165,11 +165,9 @@ class HubLink:
         from control.loop import ControlLoop, LoopParams, save_configs
         from control.plans import SignalPlan
         from control.service import MqttPlanPublisher
-        from hub.db import connect, ensure_database, migrate
+        from hub.db import connect, ensure_database, migrate, with_database
         from hub.settings import get_settings
         from ingest.service import IngestService
-
-        from hub.db import with_database
 
         base = get_settings()
         root = cfg.topic_root or f"twin{uuid.uuid4().hex[:8]}"

@@ -42,7 +42,9 @@ def twin(
     minutes: float = typer.Option(60.0, min=1.0, help="simulated minutes"),
     seed: int = typer.Option(42, help="demand and SUMO seed"),
     sublane: bool = typer.Option(True, help="SUMO sublane model (motorcycles filter)"),
-    database_url: str = typer.Option(None, help="adaptive: store to use (default: database tlive_twin)"),
+    database_url: str = typer.Option(
+        None, help="adaptive: store to use (default: database tlive_twin)"
+    ),
     workdir: Path = typer.Option(None, help="where networks and outputs go"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
@@ -94,7 +96,7 @@ def compare(
     with _progress() as prog:
         tasks = {c: prog.add_task(c, total=minutes * 60) for c in names}
         results = run_compare(base, names, lambda c, s, t: prog.update(tasks[c], completed=s))
-    title = f"{network}, {demand} demand ({profile} profile), {minutes:g} simulated min, seed {seed}"
+    title = f"{network}, {demand} demand ({profile} profile), {minutes:g} sim min, seed {seed}"
     rep = write_report(results, out, title)
     console.print(rep["table"])
     console.print(f"report: {rep['report']}")

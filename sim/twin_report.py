@@ -68,7 +68,9 @@ def plot_delay(results: Sequence[TwinResult], out: Path, title: str) -> Path:
     return out
 
 
-def plot_time_space(results: Sequence[TwinResult], out: Path, window_s: float = 600.0) -> Path | None:
+def plot_time_space(
+    results: Sequence[TwinResult], out: Path, window_s: float = 600.0
+) -> Path | None:
     """Eastbound trajectories along the corridor with the signal state at each junction."""
     traced = [r for r in results if r.trace and r.trace["t"]]
     if not traced:
