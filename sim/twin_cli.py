@@ -98,7 +98,7 @@ def compare(
         results = run_compare(base, names, lambda c, s, t: prog.update(tasks[c], completed=s))
     title = f"{network}, {demand} demand ({profile} profile), {minutes:g} sim min, seed {seed}"
     rep = write_report(results, out, title)
-    console.print(rep["table"])
+    console.print(rep["table"], markup=False)
     console.print(f"report: {rep['report']}")
 
 
