@@ -39,7 +39,8 @@ def splits(ys: Sequence[float], cycle_s: float, intergreens: Sequence[float],
     """Proportional greens above the minimums (the fixed-point of the vectorized passes)."""
     n = len(ys)
     avail = cycle_s - sum(intergreens)
-    weight = list(ys) if sum(ys) > 0 else [1.0] * n
+    big_y = sum(ys)
+    weight = [y / big_y for y in ys] if big_y > 0 else [1.0] * n
     fixed = [False] * n
     green = [0.0] * n
     for _ in range(n + 1):
@@ -60,7 +61,7 @@ def hcm_delay(v: float, c: float, g: float, cycle: float, t_h: float = 0.25,
         return math.nan
     x = v / c
     gc = g / cycle
-    d1 = 0.5 * cycle * (1 - gc) ** 2 / (1 - min(1.0, x) * gc)
+    d1 = 0.0 if gc >= 1 else 0.5 * cycle * (1 - gc) ** 2 / (1 - min(1.0, x) * gc)
     d2 = 900 * t_h * ((x - 1) + math.sqrt((x - 1) ** 2 + 8 * k * i_f * x / (c * t_h)))
     return d1 + d2
 
@@ -82,7 +83,7 @@ def mkji_queue(q: float, c: float, g: float, cycle: float) -> float:
     ds = q / c
     gr = g / cycle
     nq1 = 0.25 * c * ((ds - 1) + math.sqrt((ds - 1) ** 2 + 8 * (ds - 0.5) / c)) if ds > 0.5 else 0.0
-    nq2 = cycle * (1 - gr) / (1 - gr * min(ds, 1.0)) * q / 3600
+    nq2 = 0.0 if gr >= 1 else cycle * (1 - gr) / (1 - gr * min(ds, 1.0)) * q / 3600
     return nq1 + nq2
 
 
@@ -111,12 +112,20 @@ def plan_intersection(
         green = [max(round(g / r) * r, math.ceil(gm / r - 1e-9) * r)
                  for g, gm in zip(green, min_greens, strict=True)]
         cycle = sum(green) + lost
-        excess = math.ceil(max(cycle - max(cmax, need), 0.0) / r - 1e-9) * r
+        cap = cmax if need <= cmax else math.inf
+        excess = math.ceil(max(cycle - cap, 0.0) / r - 1e-9) * r
         if excess > 0:
             slack = [g - gm for g, gm in zip(green, min_greens, strict=True)]
             j = slack.index(max(slack))
-            green[j] -= excess
-            cycle -= excess
+            trim = min(excess, math.floor(max(slack[j], 0.0) / r + 1e-9) * r)
+            green[j] -= trim
+            cycle -= trim
+        short = math.ceil(max(cmin - cycle, 0.0) / r - 1e-9) * r
+        if short > 0:
+            slack = [g - gm for g, gm in zip(green, min_greens, strict=True)]
+            j = slack.index(max(slack))
+            green[j] += short
+            cycle += short
     cap = [saturation[i] * green[i] / cycle for i in range(n)]
     x = [q[i] / cap[i] if cap[i] > 0 else (0.0 if q[i] == 0 else math.nan) for i in range(n)]
     delay = [hcm_delay(q[i], cap[i], green[i], cycle) for i in range(n)]

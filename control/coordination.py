@@ -17,6 +17,8 @@ from control._arrays import BoolArray, FloatArray, as_bool, as_float, leading_2d
 
 def _cumulative(name: str, link_s: FloatArray, shape: tuple[int, ...]) -> FloatArray:
     """Travel time from signal 0 to each signal, from per-link times (m-1 links)."""
+    if link_s.shape[0] == 1 and shape[0] > 1:
+        link_s = np.broadcast_to(link_s, (shape[0], link_s.shape[1]))
     if link_s.shape != (shape[0], shape[1] - 1):
         raise ValueError(
             f"{name} has shape {link_s.shape}, expected ({shape[0]}, {shape[1] - 1}) "
@@ -131,6 +133,7 @@ def green_wave_offsets(
     c = as_float("cycle_s", cycle_s, (shape[0],))
     m = as_bool("signal_mask", signal_mask, shape)
     link_out = leading_2d("link_travel_s", link_travel_s)
+    _cumulative("link_travel_s", link_out, shape)  # shape check before masking
     t_out = _cumulative("link_travel_s", np.where(m[:, 1:], link_out, 0.0), shape)
     if np.any(c <= 0):
         raise ValueError("cycle_s must be > 0")
@@ -142,13 +145,15 @@ def green_wave_offsets(
     link_in = link_out if inbound_link_travel_s is None else leading_2d(
         "inbound_link_travel_s", inbound_link_travel_s
     )
+    _cumulative("inbound_link_travel_s", link_in, shape)
     t_in = _cumulative("inbound_link_travel_s", np.where(m[:, 1:], link_in, 0.0), shape)
     # circular midpoint of T_out and -T_in
     mid = np.mod(0.5 * (t_out - t_in), cc)
     best = mid
     best_score = np.full(shape, -np.inf)
     for cand in (mid, np.mod(mid + 0.5 * cc, cc)):
-        # pairwise band of each signal with signal 0, both directions
+        # pairwise band of each signal with signal 0 (held at mid[:, 0]), both directions
+        cand = np.concatenate([mid[:, :1], cand[:, 1:]], axis=-1)
         pair_out = _pair_band(cand, g, t_out, cc)
         pair_in = _pair_band(cand, g, -t_in, cc)
         score = np.minimum(pair_out, pair_in)

@@ -114,7 +114,7 @@ def hcm_control_delay(
     -------
     delay_s, d1_s, d2_s : control, uniform and incremental delay [s/pcu], each of
         the broadcast shape; NaN where the capacity is not > 0 or the green ratio
-        is outside (0, 1] (not computable).
+        is outside (0, 1] (not computable); d1 = 0 when g = C (never red).
 
     Notes
     -----
@@ -151,6 +151,7 @@ def hcm_control_delay(
         xm1 = x - 1.0
         d2 = 900.0 * t * (xm1 + np.sqrt(xm1 * xm1 + 8.0 * k * upstream_filtering * x / (c * t)))
     ok = (c > 0) & (gc > 0) & (gc <= 1.0)
+    d1 = np.where(gc >= 1.0, 0.0, d1)  # never red: no uniform delay (0/0 when X >= 1)
     d1 = np.where(ok, d1, np.nan)
     d2 = np.where(ok, d2, np.nan)
     return d1 + d2, d1, d2
@@ -253,6 +254,7 @@ def back_of_queue(
         nq1 = np.where(ds > 0.5, nq1, 0.0)
         nq2 = cyc * (1.0 - gr) / (1.0 - gr * np.minimum(ds, 1.0)) * q / 3600.0
     ok = (c > 0) & (gr > 0) & (gr <= 1.0)
+    nq2 = np.where(gr >= 1.0, 0.0, nq2)  # never red: nobody waits for green
     nq1 = np.where(ok, nq1, np.nan)
     nq2 = np.where(ok, nq2, np.nan)
     return nq1 + nq2, nq1, nq2

@@ -118,8 +118,8 @@ def plan_signals(
        when that exceeds :math:`C_{max}`.
     4. Greens proportional to y above the minimums (equal degree of saturation),
        rounded to the controller resolution, the cycle rebuilt as
-       :math:`\sum g + L` and trimmed back under :math:`C_{max}` if rounding
-       pushed it over.
+       :math:`\sum g + L` and brought back within :math:`[C_{min}, C_{max}]`
+       through the longest green if rounding pushed it out.
     5. :math:`c = S g/C`, :math:`X = Q/c`, HCM d1 + d2, LOS; MKJI queue and stops.
        The intersection delay is the flow-weighted mean over phases.
 
@@ -151,11 +151,22 @@ def plan_signals(
     if resolution_s is not None:
         cycle, green = round_plan(green, ig, resolution_s, gmin, m)
         # rounding may push the cycle over its bound: take the excess off the longest green
-        excess = np.ceil(np.maximum(cycle - np.maximum(cmax, need), 0.0) / resolution_s - 1e-9)
-        excess = excess * resolution_s
-        longest = np.argmax(np.where(m, green - gmin, -np.inf), axis=-1)
-        green[np.arange(n), longest] -= excess
-        cycle = cycle - excess
+        # (never below a minimum green; when the minimums alone exceed max_cycle_s the
+        # plan is refused anyway and left as it is)
+        r = resolution_s
+        cap = np.where(need <= cmax, cmax, np.inf)
+        excess = np.ceil(np.maximum(cycle - cap, 0.0) / r - 1e-9) * r
+        slack = np.where(m, green - gmin, -np.inf)
+        longest = np.argmax(slack, axis=-1)
+        rows = np.arange(n)
+        room = np.floor(np.maximum(slack[rows, longest], 0.0) / r + 1e-9) * r
+        trim = np.minimum(excess, room)
+        green[rows, longest] -= trim
+        cycle = cycle - trim
+        # ... or under min_cycle_s: add the shortfall to the longest green
+        short = np.ceil(np.maximum(cmin - cycle, 0.0) / r - 1e-9) * r
+        green[rows, longest] += short
+        cycle = cycle + short
 
     cyc = cycle[:, None]
     cap = np.where(m, capacity(s, green, cyc), np.nan)

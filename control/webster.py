@@ -211,7 +211,9 @@ def green_splits(
     gmin = np.where(m, gmin, 0.0)
     avail = cyc - np.where(m, ig, 0.0).sum(axis=-1)
     # no demand anywhere: equal weights on existing phases
-    weight = np.where((y.sum(axis=-1) > 0)[:, None], y, m.astype(np.float64))
+    big_y = y.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.where(big_y > 0, y / big_y, m.astype(np.float64))
     fixed = np.zeros(shape, dtype=bool)
     green = np.zeros(shape)
     for _ in range(shape[1] + 1):
