@@ -59,12 +59,17 @@ def db_migrate(
     import psycopg
 
     from hub.db import connect, ensure_database, migrate
+    from hub.store import detect_store, ensure_partitions_ahead
 
-    url = database_url or get_settings().database_url
+    settings = get_settings()
+    url = database_url or settings.database_url
     try:
         created = ensure_database(url) if create else False
         with connect(url) as conn:
             applied = migrate(conn)
+            if detect_store(conn).backend == "native":
+                conn.commit()
+                ensure_partitions_ahead(conn, settings.partitions_ahead_days)
     except psycopg.OperationalError as exc:
         raise fail(f"cannot reach the database at {url}: {exc}") from None
     if as_json:
@@ -119,14 +124,66 @@ def db_info(
     t.add_row("why", info.reason)
     if info.timescale_version:
         t.add_row("TimescaleDB", f"{info.timescale_version} ({info.license} license)")
-    for feat in ("hypertables", "continuous_aggregates", "columnstore", "retention_policy"):
-        t.add_row(feat.replace("_", " "), "yes" if getattr(info, feat) else "no (service-side)")
+    if info.backend == "native":
+        t.add_row("partitioning", "native PARTITION BY RANGE (ts), one partition per UTC day")
+        t.add_row("rollups", "tables maintained by the ingest service")
+        t.add_row("retention", "the ingest service drops expired partitions")
+    else:
+        for feat in ("hypertables", "continuous_aggregates", "columnstore", "retention_policy"):
+            t.add_row(feat.replace("_", " "), "yes" if getattr(info, feat) else "no (service-side)")
     t.add_row("migrations", f"{len(applied)} applied, {len(pending)} pending")
     if days:
         t.add_row("daily partitions", f"{days[0]} .. {days[-1]} ({len(days)})")
     for note in info.notes:
         t.add_row("note", note)
     console.print(t)
+
+
+@db_app.command("maintain")
+def db_maintain(
+    database_url: str = typer.Option(None, help="override TLIVE_DATABASE_URL"),
+    rollups_hours: float = typer.Option(
+        3.0, help="recompute service-maintained rollups for this many past hours"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Housekeeping the ingest service also does: partitions ahead, retention, rollups."""
+    from datetime import UTC, datetime, timedelta
+
+    import psycopg
+
+    from hub.db import connect
+    from hub.store import detect_store, drop_expired, ensure_partitions_ahead, refresh_rollups
+
+    settings = get_settings()
+    url = database_url or settings.database_url
+    try:
+        with connect(url) as conn:
+            info = detect_store(conn)
+            conn.commit()
+            created = (
+                ensure_partitions_ahead(conn, settings.partitions_ahead_days)
+                if info.backend == "native"
+                else []
+            )
+            dropped = (
+                drop_expired(conn, info, settings.retention_days) if info.service_retention else []
+            )
+            rolled = (
+                refresh_rollups(conn, datetime.now(UTC) - timedelta(hours=rollups_hours))
+                if info.service_rollups
+                else 0
+            )
+    except psycopg.OperationalError as exc:
+        raise fail(f"cannot reach the database at {url}: {exc}") from None
+    result = {"partitions_created": created, "dropped": dropped, "rollup_rows": rolled}
+    if as_json:
+        print(json.dumps(result))
+        return
+    console.print(
+        f"partitions created: {len(created)}, dropped by retention: {len(dropped)}, "
+        f"rollup rows refreshed: {rolled}"
+    )
 
 
 def _load_plugins() -> None:

@@ -87,7 +87,7 @@ Timestamp = Annotated[
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
     seq: int = Field(ge=0, lt=2**63, description="device sequence number, increasing")
     ts: Timestamp
@@ -114,7 +114,7 @@ class _Message(BaseModel):
 class DetectorCount(BaseModel):
     """One detector's counts over the reporting interval."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
     detector_id: DeviceId
     approach: str = Field(

@@ -182,15 +182,21 @@ class BatchWriter:
         if store.backend == "native":
             self._days = existing_partition_days(conn)
 
-    def _ensure_stage(self, cur: psycopg.Cursor) -> None:
+    def _ensure_stage(self) -> None:
+        """Create the session's staging tables in a transaction of their own, so that
+        a batch rolled back later does not take them with it."""
         if self._staged:
             return
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            self._create_stage(cur)
+        self._staged = True
+
+    def _create_stage(self, cur: psycopg.Cursor) -> None:
         for table, cols in COLUMNS.items():
             cur.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} ON COMMIT DELETE ROWS AS "  # noqa: S608
                 f"SELECT {', '.join(cols)} FROM {table} WITH NO DATA"
             )
-        self._staged = True
 
     def _ensure_days(self, days: Iterable[date]) -> None:
         missing = set(days) - self._days
@@ -229,8 +235,8 @@ class BatchWriter:
             else:
                 res.skipped += 1
         self._ensure_days(days)
+        self._ensure_stage()
         with self.conn.transaction(), self.conn.cursor() as cur:
-            self._ensure_stage(cur)
             for table, lines in buffers.items():
                 cols = ", ".join(COLUMNS[table])
                 with cur.copy(f"COPY stage_{table} ({cols}) FROM STDIN") as cp:

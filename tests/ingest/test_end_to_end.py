@@ -68,16 +68,20 @@ def test_every_family_is_stored_with_its_values(service, db_url, broker, topic_r
         assert first[7:11] == (body["mc"], body["lv"], body["hv"], body["um"])
         assert first[11] == pytest.approx(12.5) and first[12] == pytest.approx(31.0)
         assert first[13] == pytest.approx(15.0) and rows[1][13] is None
-        g = c.execute("SELECT vehicle_id, seq, lat, lon, speed_kmh, heading_deg, ignition, "
-                      "load_kg, hdop FROM gps_position").fetchone()
+        g = c.execute(
+            "SELECT vehicle_id, seq, lat, lon, speed_kmh, heading_deg, ignition, "
+            "load_kg, hdop FROM gps_position"
+        ).fetchone()
         assert g[0:2] == ("TRK-01", 3)
         assert g[2] == pytest.approx(-6.178 + 3e-5) and g[3] == pytest.approx(106.63 + 3e-5)
         assert g[4:] == (22.5, 181.0, True, 1200.0, pytest.approx(0.9))
-        p = c.execute("SELECT lot_id, bay_id, seq, occupied, kind, battery_pct "
-                      "FROM parking_event").fetchone()
+        p = c.execute(
+            "SELECT lot_id, bay_id, seq, occupied, kind, battery_pct FROM parking_event"
+        ).fetchone()
         assert p == ("LOT-1", "B-07", 11, True, "change", 87.0)
-        s = c.execute("SELECT intersection_id, seq, phase, state, plan_id FROM signal_event"
-                      ).fetchone()
+        s = c.execute(
+            "SELECT intersection_id, seq, phase, state, plan_id FROM signal_event"
+        ).fetchone()
         assert s == ("INT-001", 5, 1, "green", "P-AM")
 
 
@@ -96,22 +100,39 @@ def test_bad_messages_become_dead_letters_and_ingest_goes_on(service, db_url, br
     bad = [
         (f"{topic_root}/v1/fleet/TRK-03/gps", b"{not json"),
         (f"{topic_root}/v1/fleet/TRK-03/gps", b"\xff\xfe"),
-        (f"{topic_root}/v1/fleet/TRK-03/gps", json.dumps({"seq": 1, "ts": 1764300000000,
-                                                          "lat": 95.0, "lon": 106.6,
-                                                          "speed_kmh": 1, "heading_deg": 0}
-                                                         ).encode()),
+        (
+            f"{topic_root}/v1/fleet/TRK-03/gps",
+            json.dumps(
+                {
+                    "seq": 1,
+                    "ts": 1764300000000,
+                    "lat": 95.0,
+                    "lon": 106.6,
+                    "speed_kmh": 1,
+                    "heading_deg": 0,
+                }
+            ).encode(),
+        ),
         (f"{topic_root}/v1/weather/X/temp", b"{}"),
         (f"{topic_root}/v1/fleet/bad id!/gps", b"{}"),
         (f"{topic_root}/v1/parking/LOT-1/B1", b"x" * 70000),
     ]
     good = gps_msg(topic_root, "TRK-03", 2)
     publish_all(host, port, [*bad, good])
-    wait_for(lambda: service.metrics.stored_messages.total() >= 1
-             and service.metrics.dead_lettered.total() >= len(bad), what="dead letters")
+    wait_for(
+        lambda: (
+            service.metrics.stored_messages.total() >= 1
+            and service.metrics.dead_lettered.total() >= len(bad)
+        ),
+        what="dead letters",
+    )
     with psycopg.connect(db_url) as c:
-        reasons = dict(c.execute("SELECT topic, reason FROM dead_letter "
-                                 "WHERE topic LIKE '%weather%' OR topic LIKE '%bad id%'"
-                                 ).fetchall())
+        reasons = dict(
+            c.execute(
+                "SELECT topic, reason FROM dead_letter "
+                "WHERE topic LIKE '%weather%' OR topic LIKE '%bad id%'"
+            ).fetchall()
+        )
         all_reasons = [r[0] for r in c.execute("SELECT reason FROM dead_letter").fetchall()]
         raw = c.execute("SELECT payload FROM dead_letter WHERE reason LIKE '%UTF-8%'").fetchone()
     assert count(db_url, "SELECT count(*) FROM dead_letter") == len(bad)

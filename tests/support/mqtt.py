@@ -40,8 +40,9 @@ def publish_all(
     max_inflight: int = 1000,
 ) -> int:
     """Publish every (topic, payload) and wait until the broker acknowledged all."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv311)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
+    )
     client.max_inflight_messages_set(max_inflight)
     client.max_queued_messages_set(0)
     done = threading.Event()
@@ -81,8 +82,9 @@ def now_ms(offset_s: float = 0.0) -> int:
     return int((time.time() + offset_s) * 1000)
 
 
-def detector_msg(root: str, inter: str, seq: int, ts: datetime | int | None = None,
-                 n_det: int = 4) -> tuple[str, bytes]:
+def detector_msg(
+    root: str, inter: str, seq: int, ts: datetime | int | None = None, n_det: int = 4
+) -> tuple[str, bytes]:
     t = ts if ts is not None else now_ms()
     body = {
         "seq": seq,
@@ -108,22 +110,40 @@ def detector_msg(root: str, inter: str, seq: int, ts: datetime | int | None = No
 
 
 def gps_msg(root: str, vehicle: str, seq: int, ts: int | None = None) -> tuple[str, bytes]:
-    body = {"seq": seq, "ts": ts if ts is not None else now_ms(), "lat": -6.178 + seq * 1e-5,
-            "lon": 106.63 + seq * 1e-5, "speed_kmh": 22.5, "heading_deg": 181.0,
-            "ignition": True, "load_kg": 1200.0, "hdop": 0.9}
+    body = {
+        "seq": seq,
+        "ts": ts if ts is not None else now_ms(),
+        "lat": -6.178 + seq * 1e-5,
+        "lon": 106.63 + seq * 1e-5,
+        "speed_kmh": 22.5,
+        "heading_deg": 181.0,
+        "ignition": True,
+        "load_kg": 1200.0,
+        "hdop": 0.9,
+    }
     return topic_for(Kind.GPS, vehicle, root=root), json.dumps(body).encode()
 
 
-def parking_msg(root: str, lot: str, bay: str, seq: int, occupied: bool,
-                ts: int | None = None) -> tuple[str, bytes]:
-    body = {"seq": seq, "ts": ts if ts is not None else now_ms(), "occupied": occupied,
-            "battery_pct": 87.0}
+def parking_msg(
+    root: str, lot: str, bay: str, seq: int, occupied: bool, ts: int | None = None
+) -> tuple[str, bytes]:
+    body = {
+        "seq": seq,
+        "ts": ts if ts is not None else now_ms(),
+        "occupied": occupied,
+        "battery_pct": 87.0,
+    }
     return topic_for(Kind.PARKING, lot, bay, root=root), json.dumps(body).encode()
 
 
 def signal_msg(root: str, inter: str, seq: int, ts: int | None = None) -> tuple[str, bytes]:
-    body = {"seq": seq, "ts": ts if ts is not None else now_ms(), "phase": seq % 4,
-            "state": "green", "plan_id": "P-AM"}
+    body = {
+        "seq": seq,
+        "ts": ts if ts is not None else now_ms(),
+        "phase": seq % 4,
+        "state": "green",
+        "plan_id": "P-AM",
+    }
     return topic_for(Kind.SIGNAL, inter, root=root), json.dumps(body).encode()
 
 

@@ -1,0 +1,5 @@
+"""``python -m hub`` is ``tlive``."""
+
+from hub.cli import main
+
+main()
