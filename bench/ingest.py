@@ -1,0 +1,319 @@
+"""Ingest drain-rate benchmark: ``python -m bench.ingest [--messages 200000]``.
+
+A realistic mix of detector, parking and GPS messages (with 1 % redeliveries) is
+published while the consumer is offline, so its persistent session queues them
+in a private Mosquitto running the shipped production config. Then:
+
+1. ``tlive ingest run`` (a real subprocess) drains the backlog into a fresh
+   database; drain time is from the first message received to the last row
+   committed, peak RSS is sampled from the process;
+2. a raw paho subscriber (same protocol, same Receive Maximum, JSON parse only,
+   no database) drains an identical backlog: the client library's limit;
+3. a naive consumer (one INSERT and one commit per message) drains a smaller
+   sample of the same mix.
+
+Prints a table and, as its last line, one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psutil
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from rich.console import Console
+from rich.table import Table
+
+from hub.db import drop_database, ensure_database, with_database
+from ingest.contract import Kind, topic_for
+from tests.support.mqtt import publish_all
+from tests.support.services import BASE_DATABASE_URL, ROOT, PrivateBroker, free_port
+
+RECEIVE_MAXIMUM = 8192
+console = Console(stderr=True)
+
+
+def make_messages(root: str, n: int, seed: int = 7) -> tuple[list[tuple[str, bytes]], int, int]:
+    """The mix: 20 % detector reports (8 detectors), 30 % bay events, 50 % GPS fixes,
+    plus 1 % of them published twice. Returns (messages, unique messages, rows expected)."""
+    rng = random.Random(seed)
+    t0 = int(time.time() * 1000) - 3_600_000
+    msgs: list[tuple[str, bytes]] = []
+    rows = 0
+    for i in range(n):
+        ts = t0 + i  # unique, in the last hour
+        r = rng.random()
+        if r < 0.2:
+            inter = f"INT-{i % 300:04d}"
+            dets = [
+                {"detector_id": f"D{k}", "approach": "NESW"[k % 4], "lane": 1 + k // 4,
+                 "mc": rng.randint(5, 60), "lv": rng.randint(0, 25), "hv": rng.randint(0, 4),
+                 "um": rng.randint(0, 2), "occupancy_pct": round(rng.uniform(2, 60), 1),
+                 "speed_kmh": round(rng.uniform(5, 50), 1)}
+                for k in range(8)
+            ]
+            body: dict[str, Any] = {"seq": i, "ts": ts, "interval_s": 60, "detectors": dets}
+            topic = topic_for(Kind.DETECTORS, inter, root=root)
+            rows += 8
+        elif r < 0.5:
+            body = {"seq": i, "ts": ts, "occupied": rng.random() < 0.6,
+                    "battery_pct": round(rng.uniform(20, 100), 1)}
+            topic = topic_for(Kind.PARKING, f"LOT-{i % 40:03d}", f"B{i % 97:03d}", root=root)
+            rows += 1
+        else:
+            body = {"seq": i, "ts": ts, "lat": -6.17 + rng.uniform(-0.05, 0.05),
+                    "lon": 106.63 + rng.uniform(-0.05, 0.05), "speed_kmh": rng.uniform(0, 50),
+                    "heading_deg": rng.uniform(0, 359), "hdop": 0.9}
+            topic = topic_for(Kind.GPS, f"TRK-{i % 200:03d}", root=root)
+            rows += 1
+        msgs.append((topic, json.dumps(body).encode()))
+    unique = len(msgs)
+    for j in rng.sample(range(n), n // 100):
+        msgs.append(msgs[j])
+    return msgs, unique, rows
+
+
+def prime_session(host: str, port: int, client_id: str, topic: str) -> None:
+    """Create the consumer's persistent session (so the broker queues while it is away)."""
+    done = threading.Event()
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.on_subscribe = lambda *a: done.set()
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    c.connect(host, port, clean_start=False, properties=props)
+    c.loop_start()
+    c.subscribe(topic, qos=1)
+    if not done.wait(10):
+        raise RuntimeError("subscription not acknowledged")
+    c.disconnect()
+    c.loop_stop()
+
+
+def drain_raw(host: str, port: int, client_id: str, topic: str, n: int) -> float:
+    """Raw paho: parse JSON only, auto-ack. Returns messages per second."""
+    got = 0
+    first = last = 0.0
+    done = threading.Event()
+
+    def on_message(c: Any, u: Any, msg: mqtt.MQTTMessage) -> None:
+        nonlocal got, first, last
+        json.loads(msg.payload)
+        if got == 0:
+            first = time.perf_counter()
+        got += 1
+        if got >= n:
+            last = time.perf_counter()
+            done.set()
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.on_message = on_message
+    c.on_connect = lambda cl, *a: cl.subscribe(topic, qos=1)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = RECEIVE_MAXIMUM
+    c.connect(host, port, clean_start=False, properties=props)
+    c.loop_start()
+    ok = done.wait(600)
+    c.disconnect()
+    c.loop_stop()
+    if not ok:
+        raise RuntimeError(f"raw subscriber got {got} of {n}")
+    return n / (last - first)
+
+
+def drain_naive(host: str, port: int, client_id: str, topic: str, n: int, db_url: str) -> float:
+    """One INSERT and one commit per message (what a first attempt looks like)."""
+    conn = psycopg.connect(db_url, autocommit=True)
+    conn.execute("CREATE TABLE naive (topic text, seq bigint, ts timestamptz, body jsonb, "
+                 "PRIMARY KEY (topic, seq))")
+    got = 0
+    first = last = 0.0
+    done = threading.Event()
+
+    def on_message(c: Any, u: Any, msg: mqtt.MQTTMessage) -> None:
+        nonlocal got, first, last
+        body = json.loads(msg.payload)
+        if got == 0:
+            first = time.perf_counter()
+        conn.execute(
+            "INSERT INTO naive VALUES (%s, %s, to_timestamp(%s / 1000.0), %s) "
+            "ON CONFLICT DO NOTHING",
+            (msg.topic, body["seq"], body["ts"], msg.payload.decode()),
+        )
+        got += 1
+        if got >= n:
+            last = time.perf_counter()
+            done.set()
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.on_message = on_message
+    c.on_connect = lambda cl, *a: cl.subscribe(topic, qos=1)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    c.connect(host, port, clean_start=False, properties=props)
+    c.loop_start()
+    ok = done.wait(600)
+    c.disconnect()
+    c.loop_stop()
+    conn.close()
+    if not ok:
+        raise RuntimeError(f"naive subscriber got {got} of {n}")
+    return n / (last - first)
+
+
+def scrape(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+def drain_hub(broker: PrivateBroker, db_url: str, root: str, client_id: str, n_received: int
+              ) -> tuple[float, float, dict[str, float]]:
+    port = free_port()
+    env = dict(os.environ, TLIVE_DATABASE_URL=db_url, TLIVE_MQTT_URL=broker.url,
+               TLIVE_MQTT_TOPIC_ROOT=root, TLIVE_INGEST_CLIENT_ID=client_id,
+               TLIVE_METRICS_PORT=str(port), TLIVE_LOG_LEVEL="WARNING",
+               TLIVE_INGEST_RECEIVE_MAXIMUM=str(RECEIVE_MAXIMUM))
+    proc = subprocess.Popen([sys.executable, "-m", "hub", "ingest", "run"], cwd=ROOT, env=env)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    m: dict[str, float] = {}
+    t_done = None
+    deadline = time.monotonic() + 900
+    try:
+        while time.monotonic() < deadline:
+            peak = max(peak, ps.memory_info().rss)
+            try:
+                m = scrape(port)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            if m.get("tlive_ingest_acked_total", 0) >= n_received:
+                t_done = time.time()
+                break
+            time.sleep(0.05)
+        peak = max(peak, ps.memory_info().rss)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    if t_done is None:
+        raise RuntimeError(f"ingest did not drain: {m}")
+    with psycopg.connect(db_url) as c:
+        first = c.execute(
+            "SELECT least((SELECT min(received_at) FROM detector_reading),"
+            " (SELECT min(received_at) FROM parking_event),"
+            " (SELECT min(received_at) FROM gps_position))").fetchone()[0]
+    elapsed = t_done - first.timestamp()
+    return n_received / elapsed, peak / 2**20, m
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=200_000)
+    ap.add_argument("--naive-messages", type=int, default=5_000)
+    args = ap.parse_args()
+    n = args.messages
+    db_url = with_database(BASE_DATABASE_URL, f"tlive_bench_{uuid.uuid4().hex[:8]}")
+    ensure_database(db_url)
+    from hub.db import connect, migrate
+
+    with connect(db_url) as conn:
+        migrate(conn)
+    try:
+        with PrivateBroker() as broker:
+            h, p = broker.host, broker.port
+            # 1. the hub
+            root = "b" + uuid.uuid4().hex[:8]
+            msgs, unique, rows_expected = make_messages(root, n)
+            cid = f"bench-ingest-{uuid.uuid4().hex[:6]}"
+            prime_session(h, p, cid, f"{root}/v1/#")
+            with console.status(f"publishing {len(msgs):,} messages (consumer offline)"):
+                publish_all(h, p, msgs, timeout_s=900)
+            with console.status("draining into PostgreSQL with tlive ingest run"):
+                hub_rate, peak_mb, metrics = drain_hub(broker, db_url, root, cid, len(msgs))
+            with psycopg.connect(db_url) as c:
+                stored_rows = sum(c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+                                  for t in ("detector_reading", "parking_event", "gps_position"))
+                distinct_msgs = (
+                    c.execute("SELECT count(DISTINCT (intersection_id, seq)) FROM detector_reading"
+                              ).fetchone()[0]
+                    + c.execute("SELECT count(*) FROM parking_event").fetchone()[0]
+                    + c.execute("SELECT count(*) FROM gps_position").fetchone()[0]
+                )
+                dead = c.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
+            # 2. raw paho, identical backlog
+            root2 = "r" + uuid.uuid4().hex[:8]
+            msgs2, _, _ = make_messages(root2, n)
+            cid2 = f"bench-raw-{uuid.uuid4().hex[:6]}"
+            prime_session(h, p, cid2, f"{root2}/v1/#")
+            with console.status("publishing the raw paho backlog"):
+                publish_all(h, p, msgs2, timeout_s=900)
+            with console.status("draining with a raw paho subscriber (parse only)"):
+                raw_rate = drain_raw(h, p, cid2, f"{root2}/v1/#", len(msgs2))
+            del msgs2
+            # 3. naive baseline
+            root3 = "n" + uuid.uuid4().hex[:8]
+            msgs3, _, _ = make_messages(root3, args.naive_messages)
+            cid3 = f"bench-naive-{uuid.uuid4().hex[:6]}"
+            prime_session(h, p, cid3, f"{root3}/v1/#")
+            publish_all(h, p, msgs3, timeout_s=300)
+            with console.status("draining with a naive INSERT+commit per message"):
+                naive_rate = drain_naive(h, p, cid3, f"{root3}/v1/#", len(msgs3), db_url)
+    finally:
+        drop_database(db_url)
+
+    result = {
+        "messages": len(msgs),
+        "unique_messages": unique,
+        "msgs_per_s": round(hub_rate, 1),
+        "raw_paho_msgs_per_s": round(raw_rate, 1),
+        "naive_msgs_per_s": round(naive_rate, 1),
+        "rows_per_s": round(hub_rate * rows_expected / len(msgs), 1),
+        "rows_expected": rows_expected,
+        "rows_stored": stored_rows,
+        "lost": unique - distinct_msgs,
+        "duplicates": stored_rows - rows_expected if stored_rows > rows_expected else 0,
+        "dead_letters": dead,
+        "duplicate_rows_refused": int(metrics.get("tlive_ingest_duplicate_rows_total", 0)),
+        "peak_rss_mb": round(peak_mb, 1),
+        "vs_raw_paho": round(hub_rate / raw_rate, 3),
+        "vs_naive": round(hub_rate / naive_rate, 1),
+        "cpus": os.cpu_count(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    t = Table(title=f"Ingest drain of a {len(msgs):,}-message backlog")
+    t.add_column("consumer")
+    t.add_column("msgs/s", justify="right")
+    t.add_row("tlive ingest run (validate, COPY, commit, ack)", f"{hub_rate:,.0f}")
+    t.add_row("raw paho subscriber (parse only)", f"{raw_rate:,.0f}")
+    t.add_row("naive INSERT+commit per message", f"{naive_rate:,.0f}")
+    Console().print(t)
+    Console().print(
+        f"rows/s {result['rows_per_s']:,.0f} | lost {result['lost']} | duplicates "
+        f"{result['duplicates']} | dead letters {dead} | peak RSS {peak_mb:.0f} MB | "
+        f"hub/raw {result['vs_raw_paho']:.2f} | hub/naive {result['vs_naive']:.0f}x"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
