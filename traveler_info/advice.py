@@ -1,0 +1,138 @@
+"""Departure-time advice from the time-of-day profile, and alerts from the congestion state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from traveler_info.graph import RoadGraph
+from traveler_info.i18n import Lang, t
+from traveler_info.routing import Router
+from traveler_info.weights import SLOT_S, SLOTS_PER_DAY, WIB, LinkWeights, time_of_day_slot
+
+ADVICE_HORIZON_S = 2 * 3600  # how far ahead departures are considered [s]
+ADVICE_MIN_SAVING_S = 300.0  # advise waiting only when it saves at least this [s] ...
+ADVICE_MIN_SAVING_FRAC = 0.10  # ... and at least this share of the trip [-]
+
+
+@dataclass(frozen=True)
+class DepartureAdvice:
+    leave_now: bool
+    leave_at: datetime  # UTC
+    travel_time_s: float  # if leaving at leave_at
+    saving_s: float  # against leaving now
+    message: str
+
+
+def departure_advice(
+    router: Router,
+    profile_time_s: np.ndarray,
+    now_time_s: float,
+    s: int,
+    t_node: int,
+    now: datetime,
+    lang: Lang,
+    horizon_s: int = ADVICE_HORIZON_S,
+) -> DepartureAdvice:
+    """When to leave: now, or at the start of a later profile slot if it saves enough.
+
+    Each candidate departure (the next slot boundaries up to ``horizon_s``) is
+    routed on the profile's link times for its slot (``profile_time_s``,
+    (n_links, SLOTS_PER_DAY) [s]) and compared with ``now_time_s``, the trip's
+    time on the live weights. The trip is taken as lasting within one slot's
+    weights (a static approximation of time-dependent routing).
+    """
+    if profile_time_s.shape[1] != SLOTS_PER_DAY:
+        raise ValueError(
+            f"profile_time_s has shape {profile_time_s.shape}, expected (n_links, {SLOTS_PER_DAY})"
+        )
+    slot_now = time_of_day_slot(now)
+    local = now.astimezone(WIB)
+    slot_start = local.replace(minute=0, second=0, microsecond=0) + timedelta(
+        seconds=(slot_now * SLOT_S) % 3600
+    )
+    best_t, best_at = now_time_s, now
+    for k in range(1, horizon_s // SLOT_S + 1):
+        at = slot_start + timedelta(seconds=k * SLOT_S)
+        slot = (slot_now + k) % SLOTS_PER_DAY
+        cost, _ = router.shortest(np.ascontiguousarray(profile_time_s[:, slot]), s, t_node)
+        if np.isfinite(cost) and cost < best_t - 1e-9:
+            best_t, best_at = cost, at
+    saving = now_time_s - best_t
+    if best_at is now or saving < max(ADVICE_MIN_SAVING_S, ADVICE_MIN_SAVING_FRAC * now_time_s):
+        return DepartureAdvice(True, now.astimezone(WIB), now_time_s, 0.0, t("leave_now", lang))
+    minutes = int(round(saving / 60.0))
+    msg = t("leave_at", lang, time=best_at.astimezone(WIB).strftime("%H:%M"), minutes=minutes)
+    return DepartureAdvice(False, best_at.astimezone(WIB), best_t, saving, msg)
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: str
+    kind: str  # "jam" | "anomaly"
+    severity: str  # "medium" | "high"
+    link: int
+    lon: float
+    lat: float
+    speed_kmh: float
+    usual_kmh: float
+    jam_factor: float
+
+
+def find_alerts(
+    graph: RoadGraph,
+    weights: LinkWeights,
+    free_flow_kmh: np.ndarray,
+    usual_kmh: np.ndarray,
+    anomaly_high_z: float = 5.0,
+) -> list[Alert]:
+    """Alerts from the live congestion state: anomalies (incidents) and jammed links.
+
+    Only links with a live estimate can raise an alert (a jam in the profile is
+    the usual state, not news). Anomalies come first, then jams, each by
+    decreasing jam factor; ``severity`` is "high" for an anomaly with z >=
+    ``anomaly_high_z`` or a jam factor >= 9, else "medium".
+    """
+    live = weights.source == 0
+    anomaly = live & weights.anomaly
+    jam = live & (weights.level == 3) & ~anomaly
+    out: list[Alert] = []
+    assert graph.geom_offsets is not None and graph.geom_coords is not None
+    for kind, mask in (("anomaly", anomaly), ("jam", jam)):
+        idx = np.flatnonzero(mask)
+        idx = idx[np.argsort(-weights.jam_factor[idx], kind="stable")]
+        for e in idx:
+            pts = graph.geom_coords[graph.geom_offsets[e] : graph.geom_offsets[e + 1]]
+            half = len(pts) // 2
+            mid = pts[half] if len(pts) % 2 else pts[half - 1 : half + 1].mean(0)
+            high = (
+                weights.anomaly_z[e] >= anomaly_high_z
+                if kind == "anomaly"
+                else weights.jam_factor[e] >= 9.0
+            )
+            usual = usual_kmh[e] if np.isfinite(usual_kmh[e]) else free_flow_kmh[e]
+            out.append(
+                Alert(
+                    id=f"{kind}-{graph.edge_ids[e]}",
+                    kind=kind,
+                    severity="high" if high else "medium",
+                    link=int(e),
+                    lon=float(mid[0]),
+                    lat=float(mid[1]),
+                    speed_kmh=float(weights.speed_kmh[e]),
+                    usual_kmh=float(usual),
+                    jam_factor=float(weights.jam_factor[e]),
+                )
+            )
+    return out
+
+
+def alert_message(alert: Alert, street: str, free_flow_kmh: float, lang: Lang) -> str:
+    if alert.kind == "anomaly":
+        return t(
+            "anomaly", lang, street=street, speed=round(alert.speed_kmh),
+            usual=round(alert.usual_kmh),
+        )
+    return t("jam", lang, street=street, speed=round(alert.speed_kmh), free=round(free_flow_kmh))
