@@ -55,7 +55,7 @@ def leading_2d(name: str, value: npt.ArrayLike) -> FloatArray:
 
 def non_negative(name: str, arr: FloatArray) -> None:
     """Refuse negative values (NaN is allowed: it means 'unknown')."""
-    if np.any(arr < 0):
+    if arr.size and not arr.min() >= 0 and np.any(arr < 0):
         raise ValueError(f"{name} must be >= 0 (got a minimum of {np.nanmin(arr)!r})")
 
 
@@ -63,3 +63,15 @@ def positive(name: str, arr: FloatArray) -> None:
     """Refuse values <= 0 (NaN is allowed: it means 'unknown')."""
     if np.any(arr <= 0):
         raise ValueError(f"{name} must be > 0 (got a minimum of {np.nanmin(arr)!r})")
+
+
+def rowsum(a: npt.NDArray[np.floating] | npt.NDArray[np.bool_]) -> FloatArray:
+    """Sum over the last axis of a 2-D array (phases), as a matrix-vector product.
+
+    ``a.sum(axis=-1)`` over a short last axis is an order of magnitude slower than
+    BLAS on (10,000, 8) arrays; NaN and inf propagate the same way.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 2 and a.shape[-1] > 0:
+        return a @ np.ones(a.shape[-1])
+    return a.sum(axis=-1)

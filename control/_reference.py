@@ -96,6 +96,7 @@ def plan_intersection(
     cmin: float = 40.0,
     cmax: float = 180.0,
     resolution_s: float | None = 1.0,
+    entry_width_m: Sequence[float] | None = None,
 ) -> dict[str, object]:
     """The whole timing pipeline of :func:`control.pipeline.plan_signals` for one intersection."""
     n = len(counts)
@@ -112,28 +113,43 @@ def plan_intersection(
         green = [max(round(g / r) * r, math.ceil(gm / r - 1e-9) * r)
                  for g, gm in zip(green, min_greens, strict=True)]
         cycle = sum(green) + lost
-        cap = cmax if need <= cmax else math.inf
-        excess = math.ceil(max(cycle - cap, 0.0) / r - 1e-9) * r
-        if excess > 0:
-            slack = [g - gm for g, gm in zip(green, min_greens, strict=True)]
-            j = slack.index(max(slack))
-            trim = min(excess, math.floor(max(slack[j], 0.0) / r + 1e-9) * r)
-            green[j] -= trim
-            cycle -= trim
         short = math.ceil(max(cmin - cycle, 0.0) / r - 1e-9) * r
         if short > 0:
             slack = [g - gm for g, gm in zip(green, min_greens, strict=True)]
             j = slack.index(max(slack))
             green[j] += short
             cycle += short
+        cap = cmax if need <= cmax else math.inf
+        excess = math.ceil(max(cycle - cap, 0.0) / r - 1e-9) * r
+        while excess > 0:
+            slack = [g - gm for g, gm in zip(green, min_greens, strict=True)]
+            j = slack.index(max(slack))
+            trim = min(excess, math.floor(max(slack[j], 0.0) / r + 1e-9) * r)
+            if trim <= 0:
+                break
+            green[j] -= trim
+            cycle -= trim
+            excess -= trim
     cap = [saturation[i] * green[i] / cycle for i in range(n)]
     x = [q[i] / cap[i] if cap[i] > 0 else (0.0 if q[i] == 0 else math.nan) for i in range(n)]
     delay = [hcm_delay(q[i], cap[i], green[i], cycle) for i in range(n)]
     los_ = [los(delay[i], HCM, x[i]) for i in range(n)]
     queue = [mkji_queue(q[i], cap[i], green[i], cycle) for i in range(n)]
+    stops = [0.9 * queue[i] / (q[i] * cycle) * 3600 if q[i] > 0 else math.nan for i in range(n)]
+    queue_m = [queue[i] * 20.0 / entry_width_m[i] if entry_width_m else math.nan
+               for i in range(n)]
     tot = sum(q)
     d_int = sum(d * qq for d, qq in zip(delay, q, strict=True)) / tot if tot > 0 else math.nan
+    valid = (
+        all(g >= gm - 1e-6 for g, gm in zip(green, min_greens, strict=True))
+        and abs(sum(green) + lost - cycle) <= 1e-6
+        and cmin - 1e-6 <= cycle <= max(cmax, need) + 1e-6
+        and need <= cmax + 1e-6
+        and all(math.isfinite(g) for g in green)
+    )
     return {
+        "stops_per_pcu": stops, "queue_m": queue_m, "valid": valid,
+        "intersection_los": los(d_int),
         "cycle_s": cycle, "green_s": green, "flow_pcu_h": q, "flow_ratio": ys,
         "capacity_pcu_h": cap, "degree_of_saturation": x, "delay_s": delay, "los": los_,
         "queue_pcu": queue, "intersection_delay_s": d_int, "oversaturated": over,

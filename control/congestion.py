@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from control._arrays import FloatArray, as_float, non_negative
+from control._arrays import FloatArray, as_float, non_negative, rowsum
 
 #: Typical vehicle lengths by class (mc, lv, hv, um) [m]. Assumed values for
 #: Indonesian fleets (a 110-125 cc scooter is ~1.9 m, an MPV ~4.5 m, a bus or
@@ -66,7 +66,7 @@ def effective_vehicle_length_m(
         raise ValueError(f"counts has shape {n.shape}, expected (..., 4) classes (mc, lv, hv, um)")
     non_negative("counts", n)
     ell = as_float("vehicle_length_m", vehicle_length_m, (4,))
-    tot = n.sum(axis=-1)
+    tot = rowsum(n) if n.ndim == 2 else n.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = (n @ ell) / tot
     return np.where(tot > 0, mean + detector_length_m, np.nan)
@@ -340,9 +340,9 @@ def fuse_speeds(
     w = n * np.exp2(-np.maximum(a, 0.0) / half_life_s)
     ok = np.isfinite(v) & np.isfinite(w) & (w > 0)
     w = np.where(ok, w, 0.0)
-    sw = w.sum(axis=-1)
+    sw = rowsum(w)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(ok, v * w, 0.0).sum(axis=-1) / sw
+        out = rowsum(np.where(ok, v * w, 0.0)) / sw
     return np.where(sw > 0, out, np.nan)
 
 
@@ -432,7 +432,8 @@ def congestion_level(
     if np.any(vf <= 0):
         raise ValueError("free_flow_kmh must be > 0")
     r = v / vf
-    level = (3 - np.searchsorted(np.asarray(bounds), r, side="right")).astype(np.int8)
+    above = sum((r >= b).astype(np.int8) for b in bounds)  # bounds passed
+    level = (3 - above).astype(np.int8)
     level = np.where(np.isnan(r), np.int8(-1), level).astype(np.int8)
     jam = 10.0 * np.clip(1.0 - r, 0.0, 1.0)
     return level, jam

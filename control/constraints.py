@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from control._arrays import BoolArray, FloatArray, as_bool, as_float, leading_2d
+from control._arrays import BoolArray, FloatArray, as_bool, as_float, leading_2d, rowsum
 
 #: Reasons a plan is refused, one bit each (uint8 per intersection).
 REASON_MIN_GREEN = 1  #: a green is shorter than the phase's minimum (incl. pedestrians)
@@ -95,17 +95,17 @@ def limit_plan_change(
         raise ValueError("max_cycle_step_s and max_split_step_pct must be >= 0")
     have_prev = np.isfinite(pc) & np.all(np.isfinite(pg) | ~m, axis=-1)
     new_c = np.where(have_prev, pc + np.clip(cyc - pc, -max_cycle_step_s, max_cycle_step_s), cyc)
-    lost = np.where(m, ig, 0.0).sum(axis=-1)
+    lost = rowsum(np.where(m, ig, 0.0))
     g = np.where(m, g, 0.0)
     pg = np.where(m, np.nan_to_num(pg), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = g / g.sum(axis=-1, keepdims=True)
-        pshare = pg / pg.sum(axis=-1, keepdims=True)
+        share = g / rowsum(g)[:, None]
+        pshare = pg / rowsum(pg)[:, None]
     step = max_split_step_pct / 100.0
     lim = pshare + np.clip(share - pshare, -step, step)
     lim = np.where(m, np.clip(lim, 0.0, None), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lim = lim / lim.sum(axis=-1, keepdims=True)
+        lim = lim / rowsum(lim)[:, None]
     ok = have_prev & np.all(np.isfinite(lim), axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         scaled = g * np.where(cyc > lost, (new_c - lost) / (cyc - lost), 1.0)[:, None]
@@ -152,7 +152,7 @@ def round_plan(
     r = resolution_s
     out = np.maximum(np.round(g / r) * r, np.ceil(gmin / r - 1e-9) * r)
     out = np.where(m, out, 0.0)
-    cycle = out.sum(axis=-1) + np.where(m, ig, 0.0).sum(axis=-1)
+    cycle = rowsum(out) + rowsum(np.where(m, ig, 0.0))
     return cycle, out
 
 
@@ -214,7 +214,7 @@ def validate_plan(
         neg = np.any(m & ((g < -tol) | (ig < -tol)), axis=-1)
         low = np.any(m & (g < gmin - tol), axis=-1)
         low_ig = np.any(m & (ig < igmin - tol), axis=-1)
-        total = gm.sum(axis=-1) + igm.sum(axis=-1)
+        total = rowsum(gm) + rowsum(igm)
         bad_sum = finite & (np.abs(total - cyc) > tol)
         bounds = finite & ((cyc < cmin - tol) | (cyc > cmax + tol))
     reasons |= np.where(neg, REASON_NEGATIVE, 0).astype(np.uint8)

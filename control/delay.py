@@ -145,16 +145,25 @@ def hcm_control_delay(
         raise ValueError("k and upstream_filtering must be in (0, 1]")
     with np.errstate(divide="ignore", invalid="ignore"):
         gc = g / cyc
-        x = v / c
-        d1 = pf * 0.5 * cyc * (1.0 - gc) ** 2 / (1.0 - np.minimum(1.0, x) * gc)
-        t = analysis_period_h
-        xm1 = x - 1.0
-        d2 = 900.0 * t * (xm1 + np.sqrt(xm1 * xm1 + 8.0 * k * upstream_filtering * x / (c * t)))
+        d1, d2 = _hcm_terms(v, c, gc, cyc, analysis_period_h, k * upstream_filtering)
+        d1 = d1 * pf
     ok = (c > 0) & (gc > 0) & (gc <= 1.0)
     d1 = np.where(gc >= 1.0, 0.0, d1)  # never red: no uniform delay (0/0 when X >= 1)
     d1 = np.where(ok, d1, np.nan)
     d2 = np.where(ok, d2, np.nan)
     return d1 + d2, d1, d2
+
+
+def _hcm_terms(
+    v: FloatArray, c: FloatArray, gc: FloatArray, cyc: FloatArray, t: float, ki: float
+) -> tuple[FloatArray, FloatArray]:
+    """d1 (PF = 1) and d2 without argument checks; NaN propagates from c = 0."""
+    x = v / c
+    one_gc = 1.0 - gc
+    d1 = (0.5 * cyc) * (one_gc * one_gc) / (1.0 - np.minimum(x, 1.0) * gc)
+    xm1 = x - 1.0
+    d2 = (900.0 * t) * (xm1 + np.sqrt(xm1 * xm1 + (8.0 * ki / t) * x / c))
+    return d1, d2
 
 
 def level_of_service(
@@ -186,14 +195,25 @@ def level_of_service(
     Kementerian Perhubungan (2015). PM 96 Tahun 2015, tingkat pelayanan simpang.
     """
     d = as_float("delay_s", delay_s)
+    x = None
+    if degree_of_saturation is not None:
+        x = as_float("degree_of_saturation", degree_of_saturation)
+    return _los(d, thresholds_s, x)
+
+
+def _los(
+    d: FloatArray, thresholds_s: tuple[float, ...], x: FloatArray | None
+) -> npt.NDArray[np.int8]:
     edges = np.asarray(thresholds_s, dtype=np.float64)
     if edges.shape != (5,) or np.any(np.diff(edges) <= 0):
         raise ValueError(f"thresholds_s has shape {edges.shape}, expected 5 ascending bounds")
-    code = np.searchsorted(edges, d, side="left").astype(np.int8)
-    if degree_of_saturation is not None:
-        x = as_float("degree_of_saturation", degree_of_saturation)
-        code = np.where(x > 1.0, np.int8(5), code)
-    return np.where(np.isnan(d), np.int8(-1), code).astype(np.int8)
+    code = np.zeros(d.shape, dtype=np.int8)
+    for e in edges:  # number of upper bounds below the delay (NaN counts none)
+        code += d > e
+    if x is not None:
+        code = np.maximum(code, (x > 1.0).astype(np.int8) * np.int8(5))
+    code -= np.isnan(d).astype(np.int8) * (code + 1)
+    return code
 
 
 def los_letters(codes: npt.ArrayLike) -> npt.NDArray[np.str_]:
@@ -247,17 +267,25 @@ def back_of_queue(
     cyc = as_float("cycle_s", cycle_s)
     non_negative("flow_pcu_h", q)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ds = q / c
         gr = g / cyc
-        dm1 = ds - 1.0
-        nq1 = 0.25 * c * (dm1 + np.sqrt(dm1 * dm1 + 8.0 * (ds - 0.5) / c))
-        nq1 = np.where(ds > 0.5, nq1, 0.0)
-        nq2 = cyc * (1.0 - gr) / (1.0 - gr * np.minimum(ds, 1.0)) * q / 3600.0
+        nq1, nq2 = _mkji_queue_terms(q, c, gr, cyc)
     ok = (c > 0) & (gr > 0) & (gr <= 1.0)
     nq2 = np.where(gr >= 1.0, 0.0, nq2)  # never red: nobody waits for green
     nq1 = np.where(ok, nq1, np.nan)
     nq2 = np.where(ok, nq2, np.nan)
     return nq1 + nq2, nq1, nq2
+
+
+def _mkji_queue_terms(
+    q: FloatArray, c: FloatArray, gr: FloatArray, cyc: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """NQ1 and NQ2 without argument checks; NaN propagates from c = 0."""
+    ds = q / c
+    dm1 = ds - 1.0
+    nq1 = 0.25 * c * (dm1 + np.sqrt(np.maximum(dm1 * dm1 + 8.0 * (ds - 0.5) / c, 0.0)))
+    nq1 = nq1 * (ds > 0.5)  # 0 below DS = 0.5 (NaN stays NaN)
+    nq2 = cyc * (1.0 - gr) / (1.0 - gr * np.minimum(ds, 1.0)) * (q / 3600.0)
+    return nq1, nq2
 
 
 def stop_rate(

@@ -12,25 +12,22 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from control._arrays import BoolArray, FloatArray, as_bool, as_float
-from control.constraints import REASON_CYCLE_BOUNDS, round_plan, validate_plan
+from control._arrays import BoolArray, FloatArray, as_bool, as_float, non_negative, rowsum
+from control.constraints import REASON_CYCLE_BOUNDS, validate_plan
 from control.delay import (
     LOS_THRESHOLDS_HCM_S,
-    back_of_queue,
-    capacity,
-    degree_of_saturation,
-    hcm_control_delay,
-    level_of_service,
+    _hcm_terms,
+    _los,
+    _mkji_queue_terms,
     queue_length_m,
-    stop_rate,
 )
 from control.pcu import PCE_OPPOSED, PCE_PROTECTED, passenger_car_flow
 from control.webster import (
     FLAG_MIN_GREEN_INFEASIBLE,
     FLAG_NO_DEMAND,
+    _cycle,
+    _splits,
     flow_ratio,
-    green_splits,
-    webster_cycle_length,
 )
 
 
@@ -64,6 +61,13 @@ class SignalPlan:
     @property
     def n_intersections(self) -> int:
         return int(self.cycle_s.shape[0])
+
+
+def _longest_slack(
+    green: FloatArray, gmin: FloatArray, m: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.intp]:
+    """Index of the existing phase with the most green above its minimum, per row."""
+    return np.argmax(np.where(m, green - gmin, -np.inf), axis=-1)
 
 
 def plan_signals(
@@ -131,69 +135,97 @@ def plan_signals(
     q = passenger_car_flow(flow_veh_h, opposed, pce_protected, pce_opposed)
     shape = q.shape
     n = shape[0]
-    s = as_float("saturation_pcu_h", saturation_pcu_h, shape)
-    ig = as_float("intergreen_s", intergreen_s, shape)
-    m = as_bool("phase_mask", phase_mask, shape)
-    gmin = as_float("min_green_s", min_green_s, shape)
+    # Phase-major memory (Fortran order) keeps every (n, 1) x (n, p) operation and
+    # every sum over phases on contiguous rows of n values: 3-10x faster than C order
+    # with 8 phases. Shapes and axes stay (n_intersections, n_phases).
+    q = np.asfortranarray(q)
+    m = np.asfortranarray(as_bool("phase_mask", phase_mask, shape))
+    mf = m.astype(np.float64)
+    s = np.asfortranarray(as_float("saturation_pcu_h", saturation_pcu_h, shape))
+    ig = np.asfortranarray(as_float("intergreen_s", intergreen_s, shape)) * mf
+    gmin = np.asfortranarray(as_float("min_green_s", min_green_s, shape)) * mf
     cmin = as_float("min_cycle_s", min_cycle_s, (n,))
     cmax = as_float("max_cycle_s", max_cycle_s, (n,))
-    ig = np.where(m, ig, 0.0)
-    gmin = np.where(m, gmin, 0.0)
+    non_negative("intergreen_s", ig)
+    non_negative("min_green_s", gmin)
+    if np.any(cmin > cmax):
+        raise ValueError("min_cycle_s must be <= max_cycle_s")
+    nan_pad = np.where(m, 0.0, np.nan)  # added to per-phase results: NaN on padding
 
     y = flow_ratio(q, s, m)
-    lost = ig.sum(axis=-1)
-    cycle, flags = webster_cycle_length(y, lost, cmin, cmax)
-    need = lost + gmin.sum(axis=-1)
-    flags = flags | np.where(need > cmax, FLAG_MIN_GREEN_INFEASIBLE, 0).astype(np.uint8)
-    flags = flags | np.where(y.sum(axis=-1) == 0, FLAG_NO_DEMAND, 0).astype(np.uint8)
+    lost = rowsum(ig)
+    big_y = rowsum(y)
+    cycle, flags = _cycle(big_y, lost, cmin, cmax)
+    need = lost + rowsum(gmin)
+    flags |= (need > cmax).astype(np.uint8) * np.uint8(FLAG_MIN_GREEN_INFEASIBLE)
+    flags |= (big_y == 0).astype(np.uint8) * np.uint8(FLAG_NO_DEMAND)
     cycle = np.maximum(cycle, need)
-    green = green_splits(y, cycle, ig, gmin, m)
+    green = _splits(y, cycle - lost, gmin, mf)
     if resolution_s is not None:
-        cycle, green = round_plan(green, ig, resolution_s, gmin, m)
-        # rounding may push the cycle over its bound: take the excess off the longest green
-        # (never below a minimum green; when the minimums alone exceed max_cycle_s the
-        # plan is refused anyway and left as it is)
         r = resolution_s
+        if not r > 0:
+            raise ValueError("resolution_s must be > 0")
+        green = np.maximum(np.round(green / r) * r, np.ceil(gmin / r - 1e-9) * r) * mf
+        cycle = rowsum(green) + lost
+        # under min_cycle_s after rounding: add the shortfall to the longest green
+        short = np.ceil(np.maximum(cmin - cycle, 0.0) / r - 1e-9) * r
+        if short.any():
+            rows = np.nonzero(short > 0)[0]
+            longest = _longest_slack(green[rows], gmin[rows], m[rows])
+            green[rows, longest] += short[rows]
+            cycle[rows] += short[rows]
+        # over max_cycle_s: take the excess off the green with the most slack above its
+        # minimum, then the next (never below a minimum: when even the minimums do not
+        # fit, the validator refuses the plan)
         cap = np.where(need <= cmax, cmax, np.inf)
         excess = np.ceil(np.maximum(cycle - cap, 0.0) / r - 1e-9) * r
-        slack = np.where(m, green - gmin, -np.inf)
-        longest = np.argmax(slack, axis=-1)
-        rows = np.arange(n)
-        room = np.floor(np.maximum(slack[rows, longest], 0.0) / r + 1e-9) * r
-        trim = np.minimum(excess, room)
-        green[rows, longest] -= trim
-        cycle = cycle - trim
-        # ... or under min_cycle_s: add the shortfall to the longest green
-        short = np.ceil(np.maximum(cmin - cycle, 0.0) / r - 1e-9) * r
-        green[rows, longest] += short
-        cycle = cycle + short
+        rows = np.nonzero(excess > 0)[0]
+        for _ in range(shape[1]):
+            if not rows.size:
+                break
+            longest = _longest_slack(green[rows], gmin[rows], m[rows])
+            slack = green[rows, longest] - gmin[rows, longest]
+            trim = np.minimum(excess[rows], np.floor(np.maximum(slack, 0.0) / r + 1e-9) * r)
+            green[rows, longest] -= trim
+            cycle[rows] -= trim
+            excess[rows] -= trim
+            rows = rows[(excess[rows] > 0) & (trim > 0)]
 
     cyc = cycle[:, None]
-    cap = np.where(m, capacity(s, green, cyc), np.nan)
-    x = np.where(m, degree_of_saturation(q, cap), np.nan)
-    delay, _, _ = hcm_control_delay(q, cap, green, cyc, analysis_period_h, k)
-    delay = np.where(m, delay, np.nan)
-    los = np.where(m, level_of_service(delay, los_thresholds_s, x), np.int8(-1)).astype(np.int8)
-    nq, _, _ = back_of_queue(q, cap, green, cyc)
-    nq = np.where(m, nq, np.nan)
-    stops = np.where(m, stop_rate(nq, q, cyc), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gc = green / cyc
+        cap = s * gc + nan_pad  # capacity [pcu/h]
+        x = q / cap
+        d1, d2 = _hcm_terms(q, cap, gc, cyc, analysis_period_h, k)
+        delay = d1 + d2
+        nq1, nq2 = _mkji_queue_terms(q, cap, gc, cyc)
+        nq = nq1 + nq2
+        stops = (0.9 * 3600.0) * nq / (q * cyc)
+    if not (analysis_period_h > 0 and 0 < k <= 1):
+        raise ValueError("analysis_period_h must be > 0 and k in (0, 1]")
+    if np.any(gc >= 1.0):  # a single phase without intergreen: never red
+        d1 = np.where(gc >= 1.0, 0.0, d1)
+        nq2 = np.where(gc >= 1.0, 0.0, nq2)
+        delay, nq = d1 + d2, nq1 + nq2
+    x = np.where(cap > 0, x, np.where(q == 0, 0.0, np.nan)) + nan_pad
+    stops = np.where(q > 0, stops, np.nan)
+    los = _los(delay, los_thresholds_s, x)
     if entry_width_m is None:
         qm = np.full(shape, np.nan)
     else:
         width = as_float("entry_width_m", entry_width_m, shape)
-        qm = np.where(m, queue_length_m(nq, width), np.nan)
-    qm_ = np.where(m, q, 0.0)
-    total_q = qm_.sum(axis=-1)
+        qm = queue_length_m(nq, np.where(m, width, 1.0)) + nan_pad
+    total_q = rowsum(q * mf)
     with np.errstate(divide="ignore", invalid="ignore"):
-        d_int = np.where(m, delay * qm_, 0.0).sum(axis=-1) / total_q
+        d_int = rowsum(np.nan_to_num(delay * q * mf)) / total_q
     d_int = np.where(total_q > 0, d_int, np.nan)
-    los_int = level_of_service(d_int, los_thresholds_s)
+    los_int = _los(d_int, los_thresholds_s, None)
     valid, reasons = validate_plan(
         cycle, green, ig, gmin, 0.0, cmin, np.maximum(cmax, need), m
     )
     # a plan that needs more than max_cycle_s to fit its minimum greens is refused
     bad = need > cmax + 1e-6
-    reasons = reasons | np.where(bad, np.uint8(REASON_CYCLE_BOUNDS), np.uint8(0))
+    reasons = reasons | (bad * np.uint8(REASON_CYCLE_BOUNDS)).astype(np.uint8)
     valid = valid & ~bad
     return SignalPlan(
         cycle_s=cycle,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from control._arrays import FloatArray, as_bool, as_float, leading_2d, non_negative
+from control._arrays import FloatArray, as_bool, as_float, leading_2d, non_negative, rowsum
 
 #: Flags on a plan, one bit each (uint8 per intersection).
 FLAG_OVERSATURATED = 1  #: Y >= 1: cycle set to max_cycle_s, splits equalise X
@@ -107,7 +107,13 @@ def webster_cycle_length(
     non_negative("lost_time_s", lost)
     if np.any(cmin > cmax):
         raise ValueError("min_cycle_s must be <= max_cycle_s")
-    big_y = y.sum(axis=-1)
+    return _cycle(rowsum(y), lost, cmin, cmax)
+
+
+def _cycle(
+    big_y: FloatArray, lost: FloatArray, cmin: FloatArray, cmax: FloatArray
+) -> tuple[FloatArray, npt.NDArray[np.uint8]]:
+    """Webster's cycle from Y = sum(y) without argument checks."""
     over = big_y >= 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         c0 = (1.5 * lost + 5.0) / (1.0 - big_y)
@@ -207,23 +213,40 @@ def green_splits(
     non_negative("flow_ratio", y)
     non_negative("intergreen_s", ig)
     non_negative("min_green_s", gmin)
+    mf = m.astype(np.float64)
     y = np.where(m, y, 0.0)
     gmin = np.where(m, gmin, 0.0)
-    avail = cyc - np.where(m, ig, 0.0).sum(axis=-1)
-    # no demand anywhere: equal weights on existing phases
-    big_y = y.sum(axis=-1, keepdims=True)
+    avail = cyc - rowsum(np.where(m, ig, 0.0))
+    return _splits(y, avail, gmin, mf)
+
+
+def _splits(y: FloatArray, avail: FloatArray, gmin: FloatArray, mf: FloatArray) -> FloatArray:
+    """Green splits without argument checks: y and gmin 0 on padded phases, mf 1/0 mask."""
+    big_y = rowsum(y)
+    has = big_y > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        weight = np.where(big_y > 0, y / big_y, m.astype(np.float64))
-    fixed = np.zeros(shape, dtype=bool)
-    green = np.zeros(shape)
-    for _ in range(shape[1] + 1):
-        free_w = np.where(fixed, 0.0, weight).sum(axis=-1)
-        rem = avail - np.where(fixed, gmin, 0.0).sum(axis=-1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(free_w > 0, rem / free_w, 0.0)
-        green = np.where(fixed, gmin, weight * share[:, None])
-        below = m & ~fixed & (green < gmin)
-        if not below.any():
-            break
-        fixed |= below
-    return np.where(m, green, 0.0)
+        inv = np.where(has, 1.0 / big_y, 0.0)
+    # no demand anywhere: equal weights on existing phases
+    weight = y * inv[:, None] + mf * (~has)[:, None]
+    # first pass on every intersection: Webster's proportional split
+    wsum = rowsum(weight)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        green = weight * np.where(wsum > 0, avail / wsum, 0.0)[:, None]
+    below = (green < gmin) & (mf > 0)
+    rows = np.nonzero(below.any(axis=-1))[0]
+    if rows.size:
+        # later passes only on the intersections where some phase fell below its minimum
+        w, gm, av = weight[rows], gmin[rows], avail[rows]
+        free = mf[rows] * ~below[rows]  # 1 while the phase shares the green
+        for _ in range(y.shape[-1]):
+            free_w = rowsum(w * free)
+            rem = av - rowsum(gm * (1.0 - free))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = np.where(free_w > 0, rem / free_w, 0.0)
+            g = gm + free * (w * share[:, None] - gm)
+            more = (g < gm) & (free > 0)
+            if not more.any():
+                break
+            free[more] = 0.0
+        green[rows] = g
+    return green * mf

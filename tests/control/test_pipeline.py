@@ -56,6 +56,11 @@ def test_vectorized_plans_equal_reference(intersections: list) -> None:
         np.testing.assert_allclose(plan.green_s[i, :k], want["green_s"], atol=1e-9)
         np.testing.assert_allclose(plan.delay_s[i, :k], want["delay_s"], rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(plan.queue_pcu[i, :k], want["queue_pcu"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            plan.stops_per_pcu[i, :k], want["stops_per_pcu"], rtol=1e-9, atol=1e-9
+        )
+        assert plan.valid[i] == want["valid"]
+        assert plan.intersection_los[i] == want["intersection_los"]
         assert plan.los[i, :k].tolist() == want["los"]
         if math.isnan(want["intersection_delay_s"]):
             assert np.isnan(plan.intersection_delay_s[i])
