@@ -93,6 +93,20 @@ def render_mosquitto_conf(port: int, workdir: Path, *, acl: bool = False) -> Pat
     return conf
 
 
+def _hand_to_broker_user(folder: Path) -> None:
+    """Mosquitto started as root drops to the ``mosquitto`` user: let it write there."""
+    if os.geteuid() != 0:
+        return
+    try:
+        import pwd
+
+        pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    for p in [folder, *folder.iterdir()]:
+        shutil.chown(p, "mosquitto")
+
+
 class PrivateBroker:
     """A Mosquitto of our own on a free loopback port, with the shipped config."""
 
@@ -107,6 +121,7 @@ class PrivateBroker:
                 subprocess.run(["mosquitto_passwd", "-b", str(pw), user, password], check=True)
             pw.chmod(0o600)
         self.conf = render_mosquitto_conf(self.port, self.workdir, acl=acl)
+        _hand_to_broker_user(self.workdir)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
