@@ -307,6 +307,9 @@ def _run_devices(
         pub.connect()
     except (OSError, ConnectionError) as exc:
         raise _fail(f"cannot reach the broker at {ep.host}:{ep.port}: {exc}") from None
+    import gc
+
+    gc.freeze()  # the city is built: keep the collector from rescanning it while publishing
     show_progress = sys.stderr.isatty() if progress is None else progress
     show, close = _progress_printer(show_progress and not as_json)
     rt = engine.real_time_rate()
