@@ -7,6 +7,8 @@ projects WGS84 once (:func:`local_xy_m`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -130,25 +132,122 @@ def local_xy_m(
     return x, y
 
 
-def map_match(
-    point_x_m: npt.ArrayLike,
-    point_y_m: npt.ArrayLike,
+@dataclass(frozen=True)
+class LinkIndex:
+    """A grid index of straight link segments for :func:`map_match` (built once).
+
+    Links are cut into pieces of at most 4 ``max_distance_m`` and the pieces
+    bucketed by the grid cell of their midpoint (see :func:`build_link_index`).
+    """
+
+    n_links: int
+    max_distance_m: float
+    cell_m: float
+    x_min: float
+    y_min: float
+    nx: int
+    ny: int
+    piece_link: npt.NDArray[np.int64]  #: link of each piece
+    piece_j: FloatArray  #: position of the piece along its link (0..k-1)
+    piece_k: FloatArray  #: number of pieces of its link
+    ax: FloatArray  #: piece start x [m]
+    ay: FloatArray  #: piece start y [m]
+    dx: FloatArray  #: piece vector x [m]
+    dy: FloatArray  #: piece vector y [m]
+    bearing_deg: FloatArray  #: (n_links,) link bearing, clockwise from north [deg]
+    order: npt.NDArray[np.int64]  #: pieces sorted by cell
+    cell_first: npt.NDArray[np.int64] | None  #: dense table: first sorted piece of each cell
+    cell_count: npt.NDArray[np.int64] | None  #: dense table: pieces in each cell
+    sorted_cells: npt.NDArray[np.int64] | None  #: sparse extent: cell of each sorted piece
+
+
+def build_link_index(
     link_x0_m: npt.ArrayLike,
     link_y0_m: npt.ArrayLike,
     link_x1_m: npt.ArrayLike,
     link_y1_m: npt.ArrayLike,
     max_distance_m: float = 30.0,
-    point_heading_deg: npt.ArrayLike | None = None,
-    max_heading_diff_deg: float = 60.0,
-) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
-    r"""Snap GPS points to the nearest directed link segment, vectorized with a grid index.
+) -> LinkIndex:
+    r"""Build the grid index of the links once; :func:`map_match` queries it every update.
 
     Parameters
     ----------
-    point_x_m, point_y_m : (n_points,) point positions [m]
     link_x0_m, link_y0_m, link_x1_m, link_y1_m : (n_links,) start and end of each
-        straight link segment [m] (a curved road is several links)
+        straight, directed link segment in the local frame [m] (a curved road is
+        several links)
     max_distance_m : farthest a point may be from its link [m]
+
+    Returns
+    -------
+    LinkIndex
+
+    Notes
+    -----
+    Pieces are at most :math:`4 d_{max}` long; cell size
+    :math:`h = \ell_{piece,max}/2 + d_{max}`. A point within :math:`d_{max}` of a
+    piece is within h of its midpoint, so the 3 x 3 cells around the point hold
+    every candidate.
+    """
+    ax = as_float("link_x0_m", link_x0_m)
+    if ax.ndim != 1:
+        raise ValueError(f"link_x0_m has shape {ax.shape}, expected (n_links,)")
+    ay = as_float("link_y0_m", link_y0_m, ax.shape)
+    bx = as_float("link_x1_m", link_x1_m, ax.shape)
+    by = as_float("link_y1_m", link_y1_m, ax.shape)
+    if not max_distance_m > 0:
+        raise ValueError("max_distance_m must be > 0")
+    if not (np.all(np.isfinite(ax)) and np.all(np.isfinite(ay))
+            and np.all(np.isfinite(bx)) and np.all(np.isfinite(by))):
+        raise ValueError("link coordinates must be finite")
+    n_links = ax.shape[0]
+    dx = bx - ax
+    dy = by - ay
+    seg_len = np.hypot(dx, dy)
+    k = np.maximum(np.ceil(seg_len / (4.0 * max_distance_m)), 1.0).astype(np.int64)
+    n_pieces = int(k.sum())
+    piece_link = np.repeat(np.arange(n_links), k)
+    kk = k[piece_link].astype(np.float64)
+    j = (np.arange(n_pieces) - np.repeat(np.cumsum(k) - k, k)).astype(np.float64)
+    pdx = dx[piece_link] / kk
+    pdy = dy[piece_link] / kk
+    pax = ax[piece_link] + j * pdx
+    pay = ay[piece_link] + j * pdy
+    h = (float(np.max(seg_len / k)) if n_links else 0.0) / 2.0 + max_distance_m
+    mx = pax + pdx / 2.0
+    my = pay + pdy / 2.0
+    x_min = (float(mx.min()) if n_links else 0.0) - 2 * h
+    y_min = (float(my.min()) if n_links else 0.0) - 2 * h
+    nx = int(((float(mx.max()) if n_links else 0.0) + 2 * h - x_min) // h) + 1
+    ny = int(((float(my.max()) if n_links else 0.0) + 2 * h - y_min) // h) + 1
+    cell = ((mx - x_min) // h).astype(np.int64) * ny + ((my - y_min) // h).astype(np.int64)
+    order = np.argsort(cell, kind="stable")
+    first = count = sorted_cells = None
+    if nx * ny <= 8 * n_pieces + 1_000_000:  # dense cell table: O(1) look-ups
+        count = np.bincount(cell, minlength=nx * ny)
+        first = np.cumsum(count) - count
+    else:  # a sparse, very wide extent: binary search in the sorted cells
+        sorted_cells = cell[order]
+    return LinkIndex(
+        n_links=n_links, max_distance_m=float(max_distance_m), cell_m=h, x_min=x_min,
+        y_min=y_min, nx=nx, ny=ny, piece_link=piece_link, piece_j=j, piece_k=kk,
+        ax=pax, ay=pay, dx=pdx, dy=pdy, bearing_deg=np.degrees(np.arctan2(dx, dy)),
+        order=order, cell_first=first, cell_count=count, sorted_cells=sorted_cells,
+    )
+
+
+def map_match(
+    point_x_m: npt.ArrayLike,
+    point_y_m: npt.ArrayLike,
+    index: LinkIndex,
+    point_heading_deg: npt.ArrayLike | None = None,
+    max_heading_diff_deg: float = 60.0,
+) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
+    r"""Snap GPS points to the nearest directed link, vectorized over points and candidates.
+
+    Parameters
+    ----------
+    point_x_m, point_y_m : (n_points,) point positions in the index's frame [m]
+    index : the links, from :func:`build_link_index`
     point_heading_deg : (n_points,) GPS heading, clockwise from north [deg];
         when given, links whose bearing differs by more than
         ``max_heading_diff_deg`` are not candidates (keeps the two directions of a
@@ -158,19 +257,19 @@ def map_match(
     Returns
     -------
     link_index : (n_points,) int64 index of the matched link, -1 when none is
-        within ``max_distance_m``
+        within the index's ``max_distance_m``
     distance_m : (n_points,) distance to it [m], NaN when unmatched
     fraction : (n_points,) position along the link, 0 at the start, 1 at the end [-]
 
     Notes
     -----
-    Links are bucketed by the grid cell of their midpoint with cell size
-    :math:`h = \ell_{max}/2 + d_{max}`; a point within :math:`d_{max}` of a link is
-    within h of its midpoint, so the 3 x 3 cells around the point hold every
-    candidate. Distance to a segment:
+    Candidates are the link pieces in the 3 x 3 grid cells around each point;
+    the distance to a piece from a to b is
 
     .. math:: t = \operatorname{clip}\Big(\frac{(p - a)\cdot(b - a)}{|b - a|^2}, 0, 1\Big),
               \quad d = |p - a - t (b - a)|
+
+    and each point takes the nearest candidate (the first found on exact ties).
 
     References
     ----------
@@ -179,84 +278,73 @@ def map_match(
     312-328 (point-to-curve matching with heading).
     """
     px = as_float("point_x_m", point_x_m)
-    py = as_float("point_y_m", point_y_m, px.shape)
     if px.ndim != 1:
         raise ValueError(f"point_x_m has shape {px.shape}, expected (n_points,)")
-    ax = as_float("link_x0_m", link_x0_m)
-    if ax.ndim != 1:
-        raise ValueError(f"link_x0_m has shape {ax.shape}, expected (n_links,)")
-    ay = as_float("link_y0_m", link_y0_m, ax.shape)
-    bx = as_float("link_x1_m", link_x1_m, ax.shape)
-    by = as_float("link_y1_m", link_y1_m, ax.shape)
-    if not max_distance_m > 0:
-        raise ValueError("max_distance_m must be > 0")
+    py = as_float("point_y_m", point_y_m, px.shape)
     n_pts = px.shape[0]
     out_idx = np.full(n_pts, -1, dtype=np.int64)
     out_d = np.full(n_pts, np.nan)
     out_t = np.full(n_pts, np.nan)
-    if n_pts == 0 or ax.shape[0] == 0:
+    ix = index
+    if n_pts == 0 or ix.n_links == 0:
         return out_idx, out_d, out_t
-    dx = bx - ax
-    dy = by - ay
-    seg_len = np.hypot(dx, dy)
-    h = float(np.nanmax(seg_len)) / 2.0 + max_distance_m
-    mx = (ax + bx) / 2.0
-    my = (ay + by) / 2.0
-    x_min = min(float(np.nanmin(mx)), float(np.nanmin(px))) - h
-    y_min = min(float(np.nanmin(my)), float(np.nanmin(py))) - h
-    y_max = max(float(np.nanmax(my)), float(np.nanmax(py))) + h
-    ny = int((y_max - y_min) // h) + 3
-    lcx = ((mx - x_min) // h).astype(np.int64)
-    lcy = ((my - y_min) // h).astype(np.int64)
-    lcell = lcx * ny + lcy
-    order = np.argsort(lcell, kind="stable")
-    sorted_cells = lcell[order]
-    ok_pt = np.isfinite(px) & np.isfinite(py)
-    pcx = np.where(ok_pt, (px - x_min) // h, 0).astype(np.int64)
-    pcy = np.where(ok_pt, (py - y_min) // h, 0).astype(np.int64)
-    # candidate cells: 3 x 3 around each point -> (n_pts, 9)
+    h = ix.cell_m
+    with np.errstate(invalid="ignore"):
+        fx = (px - ix.x_min) // h
+        fy = (py - ix.y_min) // h
+        # outside the extent (which has a 2-cell margin) no link can be near enough
+        ok_pt = (fx >= 1) & (fx <= ix.nx - 2) & (fy >= 1) & (fy <= ix.ny - 2)
+    pcx = np.where(ok_pt, fx, 1).astype(np.int64)
+    pcy = np.where(ok_pt, fy, 1).astype(np.int64)
     off = np.array([-1, 0, 1])
     cx9 = (pcx[:, None] + off[None, :])[:, :, None]
     cy9 = (pcy[:, None] + off[None, :])[:, None, :]
-    cells = cx9 * ny + cy9
-    cells = cells.reshape(n_pts, 9)
-    lo = np.searchsorted(sorted_cells, cells, side="left")
-    hi = np.searchsorted(sorted_cells, cells, side="right")
-    cnt = np.where(ok_pt[:, None], hi - lo, 0)
-    total = int(cnt.sum())
+    cells = (cx9 * ix.ny + cy9).reshape(n_pts, 9)
+    if ix.cell_first is not None and ix.cell_count is not None:
+        lo = ix.cell_first[cells]
+        cnt = ix.cell_count[cells]
+    else:
+        assert ix.sorted_cells is not None
+        lo = np.searchsorted(ix.sorted_cells, cells, side="left")
+        cnt = np.searchsorted(ix.sorted_cells, cells, side="right") - lo
+    cnt = cnt * ok_pt[:, None]
+    flat_cnt = cnt.ravel()
+    total = int(flat_cnt.sum())
     if total == 0:
         return out_idx, out_d, out_t
-    flat_cnt = cnt.ravel()
-    pair_pt = np.repeat(np.repeat(np.arange(n_pts), 9), flat_cnt)
-    starts = np.repeat(lo.ravel(), flat_cnt)
-    run_start = np.repeat(np.cumsum(flat_cnt) - flat_cnt, flat_cnt)
-    pair_link = order[starts + (np.arange(total) - run_start)]
-    qx = px[pair_pt] - ax[pair_link]
-    qy = py[pair_pt] - ay[pair_link]
-    ddx = dx[pair_link]
-    ddy = dy[pair_link]
+    pair_pt = np.repeat(np.arange(n_pts).repeat(9), flat_cnt)
+    run_start = np.repeat(np.cumsum(flat_cnt) - flat_cnt - lo.ravel(), flat_cnt)
+    pair_piece = ix.order[np.arange(total) - run_start]
+    qx = px[pair_pt] - ix.ax[pair_piece]
+    qy = py[pair_pt] - ix.ay[pair_piece]
+    ddx = ix.dx[pair_piece]
+    ddy = ix.dy[pair_piece]
     l2 = ddx * ddx + ddy * ddy
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.clip(np.where(l2 > 0, (qx * ddx + qy * ddy) / l2, 0.0), 0.0, 1.0)
-    dist = np.hypot(qx - t * ddx, qy - t * ddy)
-    keep = dist <= max_distance_m
+        t = np.clip((qx * ddx + qy * ddy) / l2, 0.0, 1.0)
+    t[l2 == 0] = 0.0
+    ex = qx - t * ddx
+    ey = qy - t * ddy
+    d2 = ex * ex + ey * ey  # squared distance: the square root only for the winners
+    keep = d2 <= ix.max_distance_m * ix.max_distance_m
+    pair_link = ix.piece_link[pair_piece]
     if point_heading_deg is not None:
-        hd = as_float("point_heading_deg", point_heading_deg, px.shape)[pair_pt]
-        bearing = np.degrees(np.arctan2(ddx, ddy))
-        diff = np.abs((hd - bearing + 180.0) % 360.0 - 180.0)
-        keep &= np.isnan(hd) | (diff <= max_heading_diff_deg)
-    dist = np.where(keep, dist, np.inf)
-    # nearest per point: sort pairs by (point, distance), take the first of each point
-    o2 = np.lexsort((dist, pair_pt))
-    first = np.ones(total, dtype=bool)
-    first[1:] = pair_pt[o2][1:] != pair_pt[o2][:-1]
-    sel = o2[first]
-    good = np.isfinite(dist[sel])
-    sel = sel[good]
-    pts = pair_pt[sel]
-    out_idx[pts] = pair_link[sel]
-    out_d[pts] = dist[sel]
-    out_t[pts] = t[sel]
+        hd = as_float("point_heading_deg", point_heading_deg, px.shape)
+        diff = np.abs((hd[pair_pt] - ix.bearing_deg[pair_link] + 180.0) % 360.0 - 180.0)
+        keep &= ~(diff > max_heading_diff_deg)  # NaN heading: no constraint
+    d2 = np.where(keep, d2, np.inf)
+    # nearest per point: pairs are grouped by point, so a segmented minimum does it
+    group_start = np.flatnonzero(np.r_[True, pair_pt[1:] != pair_pt[:-1]])
+    best = np.minimum.reduceat(d2, group_start)
+    best_full = np.full(n_pts, np.inf)
+    best_full[pair_pt[group_start]] = best
+    hit = np.flatnonzero((d2 == best_full[pair_pt]) & np.isfinite(d2))
+    first = hit[np.r_[True, pair_pt[hit][1:] != pair_pt[hit][:-1]]]
+    pts = pair_pt[first]
+    out_idx[pts] = pair_link[first]
+    out_d[pts] = np.sqrt(d2[first])
+    piece = pair_piece[first]
+    out_t[pts] = (ix.piece_j[piece] + t[first]) / ix.piece_k[piece]
     return out_idx, out_d, out_t
 
 

@@ -224,10 +224,8 @@ def _splits(y: FloatArray, avail: FloatArray, gmin: FloatArray, mf: FloatArray) 
     """Green splits without argument checks: y and gmin 0 on padded phases, mf 1/0 mask."""
     big_y = rowsum(y)
     has = big_y > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = np.where(has, 1.0 / big_y, 0.0)
     # no demand anywhere: equal weights on existing phases
-    weight = y * inv[:, None] + mf * (~has)[:, None]
+    weight = y / np.where(has, big_y, 1.0)[:, None] + mf * (~has)[:, None]
     # first pass on every intersection: Webster's proportional split
     wsum = rowsum(weight)
     with np.errstate(divide="ignore", invalid="ignore"):

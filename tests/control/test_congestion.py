@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from control import _reference as ref
 from control.congestion import (
     anomaly_flag,
+    build_link_index,
     congestion_level,
     detector_speed_kmh,
     effective_vehicle_length_m,
@@ -49,7 +50,8 @@ def test_map_match_two_directions_and_far_points() -> None:
     px = np.array([50.0, 50.0, 301.0, 1000.0])
     py = np.array([4.0, 4.0, 20.0, 1000.0])
     heading = np.array([90.0, 270.0, 0.0, np.nan])
-    idx, d, frac = map_match(px, py, *links.T, max_distance_m=20.0, point_heading_deg=heading)
+    index = build_link_index(*links.T, max_distance_m=20.0)
+    idx, d, frac = map_match(px, py, index, point_heading_deg=heading)
     assert idx.tolist() == [0, 1, 2, -1]
     assert d[0] == pytest.approx(4.0) and d[1] == pytest.approx(2.0) and np.isnan(d[3])
     assert frac[0] == pytest.approx(0.25) and frac[1] == pytest.approx(0.75)
@@ -66,7 +68,8 @@ def test_map_match_equals_brute_force(seed: int) -> None:
     b = a + np.c_[np.sin(ang), np.cos(ang)] * ln[:, None]
     p = rng.uniform(0, 1000, (n_pts, 2))
     hd = np.where(rng.random(n_pts) < 0.5, rng.uniform(0, 360, n_pts), np.nan)
-    idx, d, _ = map_match(p[:, 0], p[:, 1], a[:, 0], a[:, 1], b[:, 0], b[:, 1], 40.0, hd)
+    index = build_link_index(a[:, 0], a[:, 1], b[:, 0], b[:, 1], 40.0)
+    idx, d, _ = map_match(p[:, 0], p[:, 1], index, hd)
     links = [tuple(x) for x in np.c_[a, b]]
     for i in range(n_pts):
         j, dj = ref.map_match_point(p[i, 0], p[i, 1], links, 40.0, hd[i])
