@@ -150,13 +150,25 @@ def sim_city(
     seed: int = typer.Option(0, "--seed", "-s"),
     out: Path = typer.Option(None, "--out", "-o", help="write here instead of stdout"),
     load: bool = typer.Option(False, "--load", help="also load it into the store"),
+    from_osm: Path = typer.Option(
+        None, "--from-osm", help="build the inventory of a real corridor from this OSM extract "
+        "(.osm or .osm.gz) instead, e.g. ../shared/data/tangerang-bsd-osm/osm_bbox.osm.xml.gz"
+    ),
     database_url: str = DB_OPT,
 ) -> None:
-    """Generate a plausible Kota Tangerang inventory with N signalised intersections."""
+    """Generate a plausible Kota Tangerang inventory with N signalised intersections
+    (or, with --from-osm, the inventory of a real corridor)."""
     from hub.inventory import dump_inventory
     from sim.city import generate_city
 
-    inv = generate_city(intersections, seed)
+    if from_osm is not None:
+        from sim.osm import inventory_from_osm
+
+        if not from_osm.exists():
+            raise _fail(f"no such file: {from_osm}", 2)
+        inv = inventory_from_osm(from_osm)
+    else:
+        inv = generate_city(intersections, seed)
     text = dump_inventory(inv)
     if out is None:
         sys.stdout.write(text)
