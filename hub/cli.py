@@ -186,6 +186,41 @@ def db_maintain(
     )
 
 
+@app.command("demo")
+def demo(
+    intersections: int = typer.Option(20, min=2, help="size of the synthetic city"),
+    speedup: float = typer.Option(10.0, min=0.1, help="simulated seconds per wall second"),
+    minutes: float = typer.Option(0.0, min=0.0, help="stop after this long (0: until Ctrl-C)"),
+    seed: int = typer.Option(1, help="random seed of the city and its devices"),
+    api_port: int = typer.Option(8000, help="port of the API and dashboard"),
+    workdir: str = typer.Option("var/demo", help="where the city file and logs go"),
+) -> None:
+    """Run the city twin: synthetic devices -> MQTT -> ingest -> store -> control and API."""
+    from pathlib import Path
+
+    import psycopg
+
+    from hub.demo import Demo
+    from hub.logs import setup_logging
+
+    settings = get_settings()
+    setup_logging("WARNING")
+    d = Demo(
+        settings,
+        Path(workdir),
+        intersections=intersections,
+        seed=seed,
+        speedup=speedup,
+        api_port=api_port,
+        console=console,
+    )
+    try:
+        code = d.run(minutes)
+    except psycopg.OperationalError as exc:
+        raise fail(f"cannot reach the database at {settings.database_url}: {exc}") from None
+    raise typer.Exit(code)
+
+
 def _load_plugins() -> None:
     for name in PLUGINS:
         try:
