@@ -2,7 +2,7 @@
 # One-time setup of a fresh machine: services running, .venv with the project and its extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras=${TLIVE_EXTRAS:-dev}
+extras=${TLIVE_EXTRAS:-dev,sim}
 need_apt=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need_apt+=(mosquitto)
