@@ -221,6 +221,7 @@ def run(
     fam: Counter[str] = Counter()
     wall0 = time.perf_counter()
     epoch0 = time.time()
+    deadline = wall0 + max_wall_s if max_wall_s is not None else float("inf")
     first_ts: int | None = None
     last_ts = 0
     next_progress = wall0 + 0.5
@@ -244,32 +245,37 @@ def run(
                 due = max(due, wall0 + (ts / 1000.0 - epoch0))
             now = perf()
             if due > now:
+                if due > deadline:
+                    stop = True
+                    break
                 pub.poll()
                 while True:
                     now = perf()
                     wait = due - now
                     if wait <= 0:
                         break
-                    if progress and now >= next_progress:
-                        break
+                    if progress is not None and now >= next_progress:
+                        next_progress = now + 0.5
+                        _fill(rep, pub, fam, sent, nbytes, wall0, last_ts)
+                        progress(rep, now - wall0, last_ts / 1000.0)
                     pub.poll(min(wait, 0.05))
             pub.publish(topic, payload)
             sent += 1
             nbytes += len(payload)
             last_ts = ts
             fam[family_of(topic)] += 1
-            if progress is not None and (sent & 255) == 0 and perf() >= next_progress:
+            if progress is not None and (sent & 63) == 0 and perf() >= next_progress:
                 next_progress = perf() + 0.5
                 _fill(rep, pub, fam, sent, nbytes, wall0, last_ts)
                 progress(rep, perf() - wall0, last_ts / 1000.0)
             if (max_messages is not None and sent >= max_messages) or (
-                max_wall_s is not None and (sent & 255) == 0 and perf() - wall0 >= max_wall_s
+                (sent & 63) == 0 and perf() >= deadline
             ):
                 stop = True
                 break
         if stop or (should_stop is not None and should_stop()):
             break
-        if max_wall_s is not None and perf() - wall0 >= max_wall_s:
+        if perf() >= deadline:
             break
     pub.drain()
     _fill(rep, pub, fam, sent, nbytes, wall0, last_ts)

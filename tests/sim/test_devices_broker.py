@@ -188,3 +188,23 @@ def test_load_mode_reports_rate_and_refusals(city_file) -> None:
         mine = rep["sent"] - refused
         assert refused > 1000 and 0 < mine < 2000
         assert any("authori" in k.lower() for k in rep["refused"]), rep["refused"]
+
+
+def test_speedup_paces_simulated_time(city_file, broker, topic_root) -> None:
+    from sim.publish import Publisher, run
+
+    _, inv = city_file
+    host, port = broker
+    start = datetime.now(UTC).timestamp() - 3600
+    eng = DeviceEngine(inv, start, EngineConfig(seed=2, root=topic_root))
+    pub = Publisher(host, port, client_id=f"pace-{uuid.uuid4().hex[:6]}")
+    pub.connect()
+    ticks: list[float] = []
+    try:
+        rep = run(eng.windows(), pub, speedup=60.0, max_wall_s=2.5,
+                  progress=lambda r, wall, sim_now: ticks.append(sim_now))
+    finally:
+        pub.close()
+    assert rep.sim_speedup == pytest.approx(60.0, rel=0.15)
+    assert rep.acked == rep.sent > 0 and not rep.refused
+    assert len(ticks) >= 3 and ticks == sorted(ticks)  # a progress update twice a second
