@@ -161,3 +161,30 @@ def test_database_outage_mid_stream(db_url, private_broker):
         svc.stop()
         proxy.close()
     assert (total, distinct) == (n, n)
+
+
+def test_broker_restart_mid_stream(db_url, private_broker):
+    """The broker goes down and comes back (persistence on): the consumer reconnects,
+    resubscribes and every message is stored exactly once."""
+    from ingest.service import IngestService
+
+    n = 20_000
+    root = unique_root()
+    msgs = list(messages(root, n))
+    svc = IngestService(ingest_settings(db_url, private_broker.host, private_broker.port, root,
+                                        ingest_batch_max=500))
+    svc.start()
+    try:
+        time.sleep(1.5)
+        publish_all(private_broker.host, private_broker.port, msgs[: n // 2])
+        while stored(db_url)[0] < n // 8:
+            time.sleep(0.02)
+        private_broker.stop()  # graceful: the broker saves its sessions and queues
+        time.sleep(2.0)
+        assert svc.metrics.connected.value() == 0
+        private_broker.start()
+        publish_all(private_broker.host, private_broker.port, msgs[n // 2:])
+        total, distinct = wait_stored(db_url, n, 120)
+    finally:
+        svc.stop()
+    assert (total, distinct) == (n, n)
