@@ -9,7 +9,6 @@ import numpy as np
 
 from traveler_info.graph import RoadGraph
 from traveler_info.i18n import Lang, t
-from traveler_info.routing import Router
 from traveler_info.weights import SLOT_S, SLOTS_PER_DAY, WIB, LinkWeights, time_of_day_slot
 
 ADVICE_HORIZON_S = 2 * 3600  # how far ahead departures are considered [s]
@@ -27,24 +26,31 @@ class DepartureAdvice:
 
 
 def departure_advice(
-    router: Router,
     profile_time_s: np.ndarray,
+    routes: list[np.ndarray],
     now_time_s: float,
-    s: int,
-    t_node: int,
     now: datetime,
     lang: Lang,
     horizon_s: int = ADVICE_HORIZON_S,
 ) -> DepartureAdvice:
     """When to leave: now, or at the start of a later profile slot if it saves enough.
 
-    Each candidate departure (the next slot boundaries up to ``horizon_s``) is
-    routed on the profile's link times for its slot (``profile_time_s``,
-    (n_links, SLOTS_PER_DAY) [s]) and compared with ``now_time_s``, the trip's
-    time on the live weights. The trip is taken as lasting within one slot's
-    weights (a static approximation of time-dependent routing).
+    Parameters
+    ----------
+    profile_time_s : (n_links, SLOTS_PER_DAY) link travel times of the time-of-day profile [s]
+    routes : link indices of the candidate routes (the fastest and the alternatives)
+    now_time_s : the fastest route's time on the live weights [s]
+    now : the query time (timezone-aware)
+
+    Notes
+    -----
+    Each later departure (the next slot boundaries up to ``horizon_s``) is costed
+    on the given routes with that slot's profile times, the trip taken as lasting
+    within one slot (a static approximation of time-dependent routing); the best
+    is advised when it saves at least ``ADVICE_MIN_SAVING_S`` and
+    ``ADVICE_MIN_SAVING_FRAC`` of the trip.
     """
-    if profile_time_s.shape[1] != SLOTS_PER_DAY:
+    if profile_time_s.ndim != 2 or profile_time_s.shape[1] != SLOTS_PER_DAY:
         raise ValueError(
             f"profile_time_s has shape {profile_time_s.shape}, expected (n_links, {SLOTS_PER_DAY})"
         )
@@ -53,13 +59,17 @@ def departure_advice(
     slot_start = local.replace(minute=0, second=0, microsecond=0) + timedelta(
         seconds=(slot_now * SLOT_S) % 3600
     )
+    k = np.arange(1, horizon_s // SLOT_S + 1)
+    slots = (slot_now + k) % SLOTS_PER_DAY
+    # (n_routes, n_candidates) route times per candidate departure slot
+    times = np.array([profile_time_s[e][:, slots].sum(axis=0) for e in routes if len(e)])
     best_t, best_at = now_time_s, now
-    for k in range(1, horizon_s // SLOT_S + 1):
-        at = slot_start + timedelta(seconds=k * SLOT_S)
-        slot = (slot_now + k) % SLOTS_PER_DAY
-        cost, _ = router.shortest(np.ascontiguousarray(profile_time_s[:, slot]), s, t_node)
-        if np.isfinite(cost) and cost < best_t - 1e-9:
-            best_t, best_at = cost, at
+    if times.size:
+        per_slot = times.min(axis=0)
+        j = int(np.argmin(per_slot))
+        if per_slot[j] < now_time_s:
+            best_t = float(per_slot[j])
+            best_at = slot_start + timedelta(seconds=int(k[j]) * SLOT_S)
     saving = now_time_s - best_t
     if best_at is now or saving < max(ADVICE_MIN_SAVING_S, ADVICE_MIN_SAVING_FRAC * now_time_s):
         return DepartureAdvice(True, now.astimezone(WIB), now_time_s, 0.0, t("leave_now", lang))

@@ -37,7 +37,7 @@ class SnapError(ValueError):
 
 
 def _as_1d(name: str, a: npt.ArrayLike, n: int | None, dtype: type) -> np.ndarray:
-    arr = np.ascontiguousarray(np.asarray(a, dtype=dtype))
+    arr: np.ndarray = np.ascontiguousarray(np.asarray(a, dtype=dtype))
     if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
         want = f"({n},)" if n is not None else "(n,)"
         raise GraphError(f"{name} has shape {arr.shape}, expected {want}")

@@ -183,7 +183,7 @@ class Router:
         used[edges] = True
         pen[edges] *= penalty
         kept_sets = [edges]
-        tries = max_tries if max_tries is not None else 2 * alternatives + 2
+        tries = max_tries if max_tries is not None else alternatives + 2
         for _ in range(tries):
             if len(routes) > alternatives:
                 break

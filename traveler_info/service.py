@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -104,8 +104,11 @@ class TravelerInfo:
         n = graph.n_edges
         self._profile_kmh = StaticSpeeds.empty(n).profile_kmh
         self._profile_std = self._profile_kmh.copy()
-        self._profile_time_s = profile_travel_time_s(
-            graph.length_m, links.free_flow_kmh, self._profile_kmh
+        self._profile_time_s = np.ascontiguousarray(
+            np.maximum(
+                profile_travel_time_s(graph.length_m, links.free_flow_kmh, self._profile_kmh),
+                graph.free_flow_s[:, None],
+            )
         )
         self._place_nodes = np.array([p.node for p in places], dtype=np.int64)
 
@@ -170,7 +173,12 @@ class TravelerInfo:
                     mean, std = self.source.profile(now)
                     self._profile_kmh, self._profile_std = mean, std
                     self._profile_time_s = np.ascontiguousarray(
-                        profile_travel_time_s(self.graph.length_m, self.links.free_flow_kmh, mean)
+                        np.maximum(
+                            profile_travel_time_s(
+                                self.graph.length_m, self.links.free_flow_kmh, mean
+                            ),
+                            self.graph.free_flow_s[:, None],
+                        )
                     )
                     self._profile_at = now
                 except Exception:  # keep the previous profile
@@ -192,6 +200,8 @@ class TravelerInfo:
                 profile_kmh=self._profile_kmh[:, slot],
                 profile_std_kmh=self._profile_std[:, slot],
             )
+            # the graph's free-flow times are the routing bounds' floor: never go below them
+            w = replace(w, time_s=np.maximum(w.time_s, self.graph.free_flow_s))
             matrix = self.router.matrix(w.time_s, self._place_nodes)
             usual = self._profile_kmh[:, slot]
             alerts = find_alerts(self.graph, w, self.links.free_flow_kmh, usual)
@@ -302,7 +312,7 @@ class TravelerInfo:
         }
         if advice:
             adv = departure_advice(
-                self.router, self._profile_time_s, paths[0].time_s, s, d,
+                self._profile_time_s, [p.edges for p in paths], paths[0].time_s,
                 now or st.computed_at, lang,
             )
             out["departure_advice"] = {

@@ -1,0 +1,52 @@
+"""Live speeds and the time-of-day profile read from the real store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from sim.city import generate_city
+from tests.traveler_info.store_data import approach_detectors, insert_readings, load_city
+from traveler_info.service import TravelerInfo
+from traveler_info.weights import time_of_day_slot
+
+
+@pytest.fixture(scope="module")
+def city():
+    return generate_city(30, seed=7)
+
+
+def test_store_speeds_live_profile_and_fallback(db_url, city) -> None:
+    load_city(db_url, city)
+    measured = sorted(approach_detectors(city))
+    slow, normal, history_only = measured[0], measured[1], measured[2]
+    now = datetime.now(UTC).replace(microsecond=0)
+    # history: 3 days ago at this time of day, everything at 30 km/h (5-minute rollups)
+    for days in (1, 2, 3):
+        insert_readings(
+            db_url, city, now - timedelta(days=days), {slow: 30.0, normal: 30.0,
+                                                       history_only: 30.0},
+            seq0=days, rollups=True,
+        )
+    # live: one slow link and one normal one, a minute ago
+    insert_readings(db_url, city, now - timedelta(seconds=60), {slow: 6.0, normal: 29.0})
+    # and a reading that is too old to be live
+    insert_readings(db_url, city, now - timedelta(hours=2), {history_only: 3.0}, seq0=9)
+
+    tis = TravelerInfo.from_store(db_url, clock=lambda: now)
+    tis.refresh(force=True)
+    g, w = tis.graph, tis.state.weights
+    i_slow, i_norm, i_hist = (g.edge_index(x) for x in (slow, normal, history_only))
+    assert w.source[i_slow] == 0 and w.speed_kmh[i_slow] == pytest.approx(6.0)
+    assert w.source[i_norm] == 0 and w.speed_kmh[i_norm] == pytest.approx(29.0)
+    slot = time_of_day_slot(now)
+    assert tis._profile_kmh[i_hist, slot] == pytest.approx(30.0, rel=1e-3)
+    assert w.source[i_hist] == 1 and w.speed_kmh[i_hist] == pytest.approx(30.0, rel=1e-3)
+    # every other link: no data at all -> free flow
+    others = np.ones(g.n_edges, dtype=bool)
+    others[[i_slow, i_norm, i_hist]] = False
+    assert np.all(w.source[others] == 2)
+    assert w.level[i_slow] == 3  # 6 of 40-60 km/h free flow: jammed
+    assert any(a["link_id"] == slow for a in tis.alerts()["alerts"])
