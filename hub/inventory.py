@@ -39,13 +39,19 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from ingest.contract import ID_PATTERN
 
@@ -372,18 +378,41 @@ class Inventory(BaseModel):
             ))
         return self
 
-    # ---- lookups (cached: the model is frozen)
-    @cached_property
+    # ---- lookups, cached per list object (a model_copy with new lists recomputes them)
+    _lookups: dict[str, tuple[Any, Any]] = PrivateAttr(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field is (the lookup caches do not count)."""
+        if not isinstance(other, Inventory):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _cached(self, name: str, source: Any, build: Any) -> Any:
+        hit = self._lookups.get(name)
+        if hit is not None and hit[0] is source:
+            return hit[1]
+        value = build()
+        self._lookups[name] = (source, value)
+        return value
+
+    @property
     def node_index(self) -> dict[str, int]:
-        return {n.id: i for i, n in enumerate(self.nodes)}
+        """Node id -> position in ``nodes``."""
+        return self._cached("node_index", self.nodes,
+                            lambda: {n.id: i for i, n in enumerate(self.nodes)})
 
-    @cached_property
+    @property
     def link_index(self) -> dict[str, int]:
-        return {ln.id: i for i, ln in enumerate(self.links)}
+        """Link id -> position in ``links``."""
+        return self._cached("link_index", self.links,
+                            lambda: {ln.id: i for i, ln in enumerate(self.links)})
 
-    @cached_property
+    @property
     def link_by_id(self) -> dict[str, Link]:
-        return {ln.id: ln for ln in self.links}
+        """Link id -> link."""
+        return self._cached("link_by_id", self.links, lambda: {ln.id: ln for ln in self.links})
 
     def link_arrays(self) -> LinkArrays:
         """The road graph as arrays (links on axis 0), for routing and the control core."""
