@@ -55,7 +55,7 @@ from pydantic import (
 
 from ingest.contract import ID_PATTERN
 
-INVENTORY_VERSION = "1"
+INVENTORY_VERSION: Literal["1"] = "1"
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "inventory.schema.json"
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG) [m]
 
@@ -478,13 +478,13 @@ def _reference_errors(inv: Inventory) -> Iterable[str]:
         for k, a in enumerate(it.approaches):
             if a.link_id is None:
                 continue
-            ln = links.get(a.link_id)
-            if ln is None:
+            inc = links.get(a.link_id)
+            if inc is None:
                 yield f"intersection {it.id!r} approaches[{k}].link_id: unknown link {a.link_id!r}"
-            elif ln.to_node != it.id:
+            elif inc.to_node != it.id:
                 yield (
                     f"intersection {it.id!r} approaches[{k}].link_id: link {a.link_id!r} "
-                    f"ends at {ln.to_node!r}, not at this intersection"
+                    f"ends at {inc.to_node!r}, not at this intersection"
                 )
     for lot in inv.lots:
         if lot.link_id is not None and lot.link_id not in links:
@@ -501,13 +501,13 @@ def _reference_errors(inv: Inventory) -> Iterable[str]:
             yield f"vehicle {v.id!r} depot_id: unknown depot {v.depot_id!r}"
     pickups = {p.id: p for p in inv.pickup_points}
     for p in inv.pickup_points:
-        ln = links.get(p.link_id)
-        if ln is None:
+        on = links.get(p.link_id)
+        if on is None:
             yield f"pickup point {p.id!r} link_id: unknown link {p.link_id!r}"
-        elif p.offset_m > ln.length_m + 1e-6:
+        elif p.offset_m > on.length_m + 1e-6:
             yield (
                 f"pickup point {p.id!r} offset_m: {p.offset_m:g} m is beyond the end of "
-                f"link {p.link_id!r} ({ln.length_m:g} m)"
+                f"link {p.link_id!r} ({on.length_m:g} m)"
             )
     for r in inv.routes:
         yield from _route_errors(r, links, nodes, vehicles, depots, landfills, pickups)
@@ -688,7 +688,7 @@ def point_along(coords: list[tuple[float, float]], distance_m: float) -> tuple[f
     seg = haversine_m(c[:-1, 1], c[:-1, 0], c[1:, 1], c[1:, 0])
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     d = min(max(distance_m, 0.0), float(cum[-1]))
-    k = int(min(np.searchsorted(cum, d, side="right") - 1, len(seg) - 1))
+    k = min(int(np.searchsorted(cum, d, side="right")) - 1, len(seg) - 1)
     f = 0.0 if seg[k] == 0 else (d - cum[k]) / seg[k]
     lon = c[k, 0] + f * (c[k + 1, 0] - c[k, 0])
     lat = c[k, 1] + f * (c[k + 1, 1] - c[k, 1])
@@ -857,10 +857,11 @@ def save_to_store(conn: Any, inv: Inventory, *, prune: bool = True) -> dict[str,
                  position = EXCLUDED.position""",
             bay_rows,
         )
-        for table, feats, cols in (
-            ("depot", inv.depots, ("name", "lat", "lon", "node_id")),
-            ("landfill", inv.landfills, ("name", "lat", "lon", "node_id")),
-        ):
+        depots: list[Depot | Landfill] = list(inv.depots)
+        landfills: list[Depot | Landfill] = list(inv.landfills)
+        places = (("depot", depots), ("landfill", landfills))
+        cols = ("name", "lat", "lon", "node_id")
+        for table, feats in places:
             cur.executemany(
                 f"""INSERT INTO {table} (id, name, lat, lon, node_id, props, position)
                     VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)
@@ -868,7 +869,7 @@ def save_to_store(conn: Any, inv: Inventory, *, prune: bool = True) -> dict[str,
                       lon = EXCLUDED.lon, node_id = EXCLUDED.node_id, props = EXCLUDED.props,
                       position = EXCLUDED.position""",
                 [
-                    (f.id, *(getattr(f, c) for c in cols), _props(f, {"id", *cols}), k)
+                    (f.id, f.name, f.lat, f.lon, f.node_id, _props(f, {"id", *cols}), k)
                     for k, f in enumerate(feats)
                 ],
             )
