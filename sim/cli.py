@@ -264,8 +264,26 @@ def _report(rep: Any, as_json: bool, extra: dict[str, Any] | None = None) -> Non
                       highlight=False)
 
 
+def _store_inventory() -> Any:
+    import psycopg
+
+    from hub.db import connect
+    from hub.inventory import read_from_store
+
+    try:
+        with connect(_db_url(None)) as conn:
+            inv = read_from_store(conn)
+    except psycopg.OperationalError as exc:
+        raise _fail(f"cannot reach the database: {exc}") from None
+    except psycopg.errors.UndefinedTable:
+        raise _fail("no inventory in the store: run `tlive inventory load FILE`") from None
+    if not inv.intersections and not inv.lots and not inv.routes:
+        raise _fail("the store's inventory is empty: run `tlive inventory load FILE` or give -i")
+    return inv
+
+
 def _run_devices(
-    inventory: Path,
+    inventory: Path | None,
     *,
     speedup: float,
     rate: float | None,
@@ -288,7 +306,7 @@ def _run_devices(
     from sim.publish import Publisher, run
 
     settings = get_settings()
-    inv = _read_inventory(inventory)
+    inv = _read_inventory(inventory) if inventory is not None else _store_inventory()
     fams = tuple(f.strip() for f in families.split(",") if f.strip())
     bad = set(fams) - set(FAMILIES)
     if bad:
@@ -348,7 +366,9 @@ def _run_devices(
 
 @sim_app.command("devices")
 def sim_devices(
-    inventory: Path = typer.Option(..., "--inventory", "-i", help="inventory JSON file"),
+    inventory: Path = typer.Option(
+        None, "--inventory", "-i", help="inventory JSON file (default: the store's inventory)"
+    ),
     speedup: float = typer.Option(1.0, help="simulated seconds per wall second (0: max)"),
     duration: float = typer.Option(None, help="stop after this many wall seconds"),
     count: int = typer.Option(None, help="stop after this many messages"),
@@ -378,7 +398,9 @@ def sim_devices(
 
 @sim_app.command("load")
 def sim_load(
-    inventory: Path = typer.Option(..., "--inventory", "-i", help="inventory JSON file"),
+    inventory: Path = typer.Option(
+        None, "--inventory", "-i", help="inventory JSON file (default: the store's inventory)"
+    ),
     rate: float = typer.Option(10000.0, help="target rate [msg/s]"),
     duration: float = typer.Option(30.0, help="wall seconds"),
     count: int = typer.Option(None, help="stop after this many messages"),
