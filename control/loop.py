@@ -99,6 +99,10 @@ class LoopParams:
     resolution_s: float = 1.0
     pce: tuple[float, float, float, float] = (0.2, 1.0, 1.3, 0.5)  # mc, lv, hv, um
     change_threshold_s: float = 0.5  # publish only when a green or the cycle moves this much
+    # the envelope for actuated street controllers (mode "actuated"); None: fixed-time plans
+    actuated: bool = True
+    max_green_factor: float = 2.0  # max green = this x the planned green
+    gap_s: float = 2.0  # motorcycle-heavy platoons: shorter headways than the 3 s car default
 
 
 class Publisher(Protocol):
@@ -149,6 +153,25 @@ def compute_timing(
     cycle = np.maximum(cycle, need)
     green = green_splits(y, cycle, intergreen_s, min_green_s, mask)
     return cycle, green, flags
+
+
+def actuation_envelope(
+    green_s: npt.NDArray[np.float64],
+    min_green_s: npt.NDArray[np.float64],
+    queue_pcu: npt.NDArray[np.float64],
+    saturation_pcu_h: npt.NDArray[np.float64],
+    max_green_factor: float,
+) -> tuple[list[float], list[float]]:
+    """Earliest and latest end of each green for an actuated street controller.
+
+    The earliest end is the minimum green, raised to what clears the reported
+    standing queue at saturation flow (plus 2 s start-up); the latest end is
+    ``max_green_factor`` times the planned green, never below the earliest + 2 s.
+    """
+    clear = 2.0 + np.nan_to_num(queue_pcu) * 3600.0 / saturation_pcu_h
+    lo = np.minimum(np.maximum(min_green_s, np.round(clear)), np.maximum(green_s, min_green_s))
+    hi = np.maximum(np.round(green_s * max_green_factor), lo + 2.0)
+    return [float(x) for x in lo], [float(x) for x in hi]
 
 
 def constrain(
@@ -278,6 +301,7 @@ class ControlLoop:
         sat = np.ones((n, width))
         ig = np.zeros((n, width))
         gmin = np.zeros((n, width))
+        queue_pcu = np.zeros((n, width))
         prev_c = np.full(n, np.nan)
         prev_g = np.full((n, width), np.nan)
         why: list[str | None] = [None] * n
@@ -315,15 +339,20 @@ class ControlLoop:
             phase_flows = []
             for j, ph in enumerate(cfg.phases):
                 lane_pcu = []
+                qmax = 0.0
                 for d in ph.detectors:
                     c = counts.get((cfg.intersection_id, d))
                     if c is None:
                         continue
                     cls, covered, _ts, queue_m = c
                     q = float(cls @ pce) * 3600.0 / max(covered, 1.0)
-                    if p.queue_weight and queue_m is not None:
-                        q += p.queue_weight * (queue_m / QUEUE_M_PER_PCU) * 3600.0 / p.queue_clear_s
+                    if queue_m is not None:
+                        qmax = max(qmax, queue_m) if math.isfinite(queue_m) else math.nan
+                        if p.queue_weight:
+                            q_pcu = queue_m / QUEUE_M_PER_PCU
+                            q += p.queue_weight * q_pcu * 3600.0 / p.queue_clear_s
                     lane_pcu.append(q)
+                queue_pcu[i, j] = qmax / QUEUE_M_PER_PCU
                 flow[i, j] = max(lane_pcu, default=0.0) if lane_pcu else 0.0
                 phase_flows.append(flow[i, j])
             prev = self._smoothed.get(cfg.intersection_id)
@@ -369,11 +398,19 @@ class ControlLoop:
                                   valid_until=oexp, plan_id=f"override-{oid}")
                 mode = f"override-{oid}"
             elif why[i] is None and valid[i] and np.all(np.isfinite(green[i, :k])):
+                envelope = None
+                if p.actuated:
+                    envelope = actuation_envelope(
+                        green[i, :k], gmin[i, :k], queue_pcu[i, :k], sat[i, :k],
+                        p.max_green_factor,
+                    )
                 plan = self._plan(
                     cfg, seq, now, "adaptive", [float(x) for x in green[i, :k]],
                     "adaptive: Webster on live flows"
                     + (" + queue" if p.queue_weight else "")
-                    + f", cycle {cycle[i]:.0f} s",
+                    + f", cycle {cycle[i]:.0f} s"
+                    + (", actuated envelope" if envelope else ""),
+                    envelope=envelope,
                 )
                 mode = "adaptive"
             else:
@@ -407,10 +444,15 @@ class ControlLoop:
         *,
         valid_until: datetime | None = None,
         plan_id: str | None = None,
+        envelope: tuple[list[float], list[float]] | None = None,
     ) -> SignalPlan:
         phases = [
-            PlanPhase(phase=ph.phase, green_s=round(float(g), 2), intergreen_s=ph.intergreen_s)
-            for ph, g in zip(cfg.phases, greens, strict=True)
+            PlanPhase(
+                phase=ph.phase, green_s=round(float(g), 2), intergreen_s=ph.intergreen_s,
+                min_green_s=envelope[0][j] if envelope else None,
+                max_green_s=envelope[1][j] if envelope else None,
+            )
+            for j, (ph, g) in enumerate(zip(cfg.phases, greens, strict=True))
         ]
         cycle = sum(x.green_s + x.intergreen_s for x in phases)
         return SignalPlan(
@@ -424,6 +466,8 @@ class ControlLoop:
             phases=phases,
             reason=reason[:500],
             valid_until=valid_until,
+            mode="actuated" if envelope else "fixed",
+            gap_s=self.params.gap_s if envelope else None,
         )
 
     def _commit(self, result: TickResult) -> None:

@@ -9,6 +9,13 @@ order, each with its green and the intergreen (amber + all-red) that follows it;
 ``cycle_s`` equals the sum of greens and intergreens. ``offset_s`` is the start
 of phase 0 relative to the coordination reference (epoch seconds modulo the
 cycle). A controller switches to a new plan at its next cycle boundary.
+
+``mode`` says how the street controller runs it: ``fixed`` runs the greens as
+they are; ``actuated`` lets the controller's own stop-line detectors end a green
+early (after ``min_green_s``, on a gap of ``gap_s`` seconds) or extend it up to
+``max_green_s`` (the hub sets the envelope every cycle; the controller acts on
+the second, as SCATS' strategic/tactical split). Fallback and override plans are
+always ``fixed``.
 """
 
 from __future__ import annotations
@@ -32,6 +39,12 @@ class PlanPhase(BaseModel):
     phase: int = Field(ge=0, le=63, description="phase number, as in the inventory")
     green_s: float = Field(ge=0.0, le=600.0, description="green time [s]")
     intergreen_s: float = Field(ge=0.0, le=60.0, description="amber + all-red after it [s]")
+    min_green_s: float | None = Field(
+        None, ge=0.0, le=600.0, description="actuated: earliest end of the green [s]"
+    )
+    max_green_s: float | None = Field(
+        None, ge=0.0, le=600.0, description="actuated: latest end of the green [s]"
+    )
 
 
 class SignalPlan(BaseModel):
@@ -47,6 +60,10 @@ class SignalPlan(BaseModel):
     cycle_s: float = Field(gt=0.0, le=600.0, description="cycle length [s]")
     offset_s: float = Field(0.0, ge=0.0, le=600.0, description="offset of phase 0 [s]")
     phases: list[PlanPhase] = Field(min_length=1, max_length=16)
+    mode: Literal["fixed", "actuated"] = Field("fixed", description="how the controller runs it")
+    gap_s: float | None = Field(
+        None, gt=0.0, le=10.0, description="actuated: gap that ends a green early [s]"
+    )
     reason: str = Field("", max_length=500, description="why this plan (audit text)")
     valid_until: datetime | None = Field(
         None, description="overrides: when the control room's plan expires (UTC)"

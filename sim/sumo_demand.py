@@ -40,7 +40,7 @@ VEHICLE_MIX: dict[str, dict[str, str | float]] = {
 # relative demand over a run: an AM peak (fast rise, slower fall) or a PM peak
 # (slow build to the end), sampled at the middle of each 5-minute slice
 PROFILES = ("am", "pm", "flat")
-LEVELS: dict[str, float] = {"light": 0.45, "medium": 0.7, "near-saturated": 0.92}
+LEVELS: dict[str, float] = {"light": 0.5, "medium": 0.85, "near-saturated": 1.2}
 SLICE_S = 300
 
 

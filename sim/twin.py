@@ -63,6 +63,9 @@ class TwinConfig:
     trace: bool = False  # record a time-space trace (corridors)
     sat_pcu_h: float = 1900.0
     queue_weight: float = 1.0
+    actuated: bool = True  # adaptive: plans carry an actuation envelope (SCATS-like)
+    max_green_factor: float = 2.0
+    gap_s: float = 2.0
 
 
 @dataclass
@@ -148,9 +151,36 @@ def webster_offline(
 def apply_program(libsumo: Any, m: TlsModel, greens_s: list[float], program_id: str) -> None:
     """Install a static program with these greens and start it at phase 0."""
     tl = libsumo.trafficlight
-    phases = [tl.Phase(dur, state) for dur, state in m.program(greens_s)]
+    phases = [tl.Phase(dur, state, dur, dur) for dur, state in m.program(greens_s)]
     tl.setProgramLogic(m.tls_id, tl.Logic(program_id, 0, 0, phases))
     tl.setProgram(m.tls_id, program_id)
+    tl.setPhase(m.tls_id, 0)
+
+
+def apply_plan(libsumo: Any, m: TlsModel, plan: Any) -> None:
+    """Run a hub plan on the light, as the street controller would.
+
+    ``fixed`` plans become a static program; ``actuated`` plans an actuated
+    program whose greens may end between the plan's earliest and latest end
+    (SUMO's gap-based actuation on its own stop-line detectors, gap ``gap_s``).
+    """
+    if plan.mode != "actuated":
+        apply_program(libsumo, m, plan.greens_s, "hub")
+        return
+    tl = libsumo.trafficlight
+    phases = []
+    for i, (dur, state) in enumerate(m.program(plan.greens_s)):
+        if i in m.greens:
+            ph = plan.phases[m.greens.index(i)]
+            lo = ph.min_green_s if ph.min_green_s is not None else dur
+            hi = ph.max_green_s if ph.max_green_s is not None else dur
+            phases.append(tl.Phase(dur, state, lo, max(hi, lo)))
+        else:
+            phases.append(tl.Phase(dur, state, dur, dur))
+    tl.setProgramLogic(m.tls_id, tl.Logic("hubact", 3, 0, phases))
+    tl.setProgram(m.tls_id, "hubact")
+    if plan.gap_s:
+        tl.setParameter(m.tls_id, "max-gap", f"{plan.gap_s:g}")
     tl.setPhase(m.tls_id, 0)
 
 
@@ -202,6 +232,9 @@ class HubLink:
         self.plan_pub = MqttPlanPublisher(self.settings)
         self.loop = ControlLoop(self.conn, self.plan_pub, root,
                                 LoopParams(queue_weight=cfg.queue_weight,
+                                           actuated=cfg.actuated,
+                                           max_green_factor=cfg.max_green_factor,
+                                           gap_s=cfg.gap_s,
                                            window_s=cfg.control_period_s * 2.0,
                                            stale_after_s=cfg.control_period_s * 2.5))
         # plans arrive through the broker, like in the street
@@ -364,7 +397,7 @@ def _simulate(
     e1 = libsumo.inductionloop
     e2 = libsumo.lanearea
     vtype_cache: dict[str, int] = {}
-    pending: dict[str, list[float]] = {}
+    pending: dict[str, Any] = {}
     last_phase: dict[str, int] = {}
     by_iid = {m.intersection_id: m for m in models}
     queue_samples: list[float] = []
@@ -383,7 +416,7 @@ def _simulate(
                 ph = tl.getPhase(tid)
                 if ph == 0 and last_phase.get(tid, 0) != 0:
                     m = next(x for x in models if x.tls_id == tid)
-                    apply_program(libsumo, m, pending.pop(tid), f"hub{step}")
+                    apply_plan(libsumo, m, pending.pop(tid))
                     result.plans_applied += 1
                 last_phase[tid] = ph
         if step % 10 == 0:
@@ -414,12 +447,12 @@ def _simulate(
                     })
                 reports[m.intersection_id] = rows
             n_rows = hub.publish_reports(step, reports, cfg.report_interval_s)
-            if step % cfg.control_period_s == 0:
+            if step % cfg.control_period_s == 0 or step == cfg.report_interval_s:
                 hub.wait_stored(step, n_rows)
                 for iid, plan in hub.tick(step).items():
                     m = by_iid[iid]
                     if len(plan.phases) == len(m.greens):
-                        pending[m.tls_id] = plan.greens_s
+                        pending[m.tls_id] = plan
         if trace is not None and step % 2 == 0:
             for e in main_edges:
                 for vid in libsumo.edge.getLastStepVehicleIDs(e):

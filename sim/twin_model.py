@@ -69,7 +69,9 @@ class TlsModel:
             intersection_id=self.intersection_id,
             phases=tuple(phases),
             fixed_greens_s=tuple(self.default_greens_s),
-            min_cycle_s=max(30.0, sum(self.intergreen_s) + MIN_GREEN_S * len(self.greens) + 4),
+            # the twin has no pedestrian phases: the shortest cycle is the minimum greens
+            # plus the intergreens, as for SUMO's own actuated controller
+            min_cycle_s=sum(self.intergreen_s) + MIN_GREEN_S * len(self.greens),
             max_cycle_s=140.0,
         )
 
@@ -203,7 +205,7 @@ def write_sumo_programs(models: list[TlsModel], out: Path, kind: str) -> Path:
         for i, (dur, state) in enumerate(m.phases):
             attrs = {"duration": f"{dur:g}", "state": state}
             if i in m.greens:
-                attrs |= {"minDur": f"{MIN_GREEN_S:g}", "maxDur": f"{max(60.0, dur * 1.5):g}"}
+                attrs |= {"minDur": f"{MIN_GREEN_S:g}", "maxDur": "50"}  # netconvert default
             ET.SubElement(tl, "phase", attrs)
     ET.indent(add)
     ET.ElementTree(add).write(out)
