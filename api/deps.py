@@ -11,7 +11,7 @@ from traveler_info.i18n import Lang, parse_accept_language, t
 from traveler_info.service import TravelerInfo
 
 
-def get_lang(
+async def get_lang(
     accept_language: Annotated[
         str | None,
         Header(
@@ -26,7 +26,7 @@ def get_lang(
 LangDep = Annotated[Lang, Depends(get_lang)]
 
 
-def get_tis(request: Request, lang: LangDep) -> TravelerInfo:
+async def get_tis(request: Request, lang: LangDep) -> TravelerInfo:
     tis: TravelerInfo | None = getattr(request.app.state, "tis", None)
     if tis is None or not tis.ready:
         raise HTTPException(
@@ -40,7 +40,7 @@ def get_tis(request: Request, lang: LangDep) -> TravelerInfo:
 TisDep = Annotated[TravelerInfo, Depends(get_tis)]
 
 
-def rate_limit(request: Request, lang: LangDep) -> None:
+async def rate_limit(request: Request, lang: LangDep) -> None:
     """Public endpoints: a token bucket per client address (no login)."""
     limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
     if limiter is None:

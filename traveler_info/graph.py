@@ -181,6 +181,12 @@ class RoadGraph:
         )
 
     @cached_property
+    def _bbox_xy(self) -> tuple[float, float, float, float]:
+        x0, y0 = self.project(self.bbox[0], self.bbox[1])
+        x1, y1 = self.project(self.bbox[2], self.bbox[3])
+        return float(x0), float(y0), float(x1), float(y1)
+
+    @cached_property
     def _trees(self) -> tuple[cKDTree, np.ndarray, cKDTree, np.ndarray]:
         xy = self.project(self.node_lon, self.node_lat)
         out_deg = np.bincount(self.edge_from, minlength=self.n_nodes)
@@ -213,8 +219,7 @@ class RoadGraph:
         if not (np.isfinite(lon) and np.isfinite(lat)) or abs(lat) > 90 or abs(lon) > 180:
             raise SnapError("invalid", f"({lon}, {lat}) is not a WGS84 longitude, latitude")
         x, y = self.project(lon, lat)
-        x0, y0 = self.project(self.bbox[0], self.bbox[1])
-        x1, y1 = self.project(self.bbox[2], self.bbox[3])
+        x0, y0, x1, y1 = self._bbox_xy
         if not (
             x0 - outside_margin_m <= x <= x1 + outside_margin_m
             and y0 - outside_margin_m <= y <= y1 + outside_margin_m
@@ -239,14 +244,16 @@ class RoadGraph:
         if len(e) == 0:
             return []
         starts = self.geom_offsets[e]
-        ends = self.geom_offsets[e + 1]
-        parts = [self.geom_coords[starts[0] : ends[0]]]
-        for s, t in zip(starts[1:], ends[1:], strict=True):
-            seg = self.geom_coords[s:t]
-            if len(parts[-1]) and len(seg) and np.allclose(parts[-1][-1], seg[0], atol=1e-9):
-                seg = seg[1:]
-            parts.append(seg)
-        return np.round(np.concatenate(parts), 6).tolist()
+        lens = self.geom_offsets[e + 1] - starts
+        seg0 = np.cumsum(lens) - lens  # position of each link's first point
+        idx = np.arange(int(lens.sum())) - np.repeat(seg0 - starts, lens)
+        pts = self.geom_coords[idx]
+        keep = np.ones(len(pts), dtype=bool)
+        first = seg0[1:][lens[1:] > 0]
+        first = first[first > 0]
+        joint = np.all(np.abs(pts[first] - pts[first - 1]) < 1e-9, axis=1)
+        keep[first[joint]] = False
+        return np.round(pts[keep], 6).tolist()  # type: ignore[no-any-return]
 
 
 def _csr(tail: np.ndarray, head: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

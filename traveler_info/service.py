@@ -326,6 +326,12 @@ class TravelerInfo:
 
     def weights_info(self, st: State | None = None) -> dict[str, Any]:
         st = st or self.state
+        cached = st.cache.get("weights_info")
+        if cached is None:
+            cached = st.cache["weights_info"] = self._weights_info(st)
+        return dict(cached)
+
+    def _weights_info(self, st: State) -> dict[str, Any]:
         return {
             "version": st.token,
             "computed_at": st.computed_at.isoformat(timespec="seconds"),

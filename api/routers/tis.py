@@ -83,7 +83,7 @@ def _dumps(obj: Any) -> bytes:
         },
     },
 )
-def get_route(
+async def get_route(
     request: Request,
     tis: TisDep,
     lang: LangDep,
@@ -127,7 +127,7 @@ def get_route(
     summary="Travel times between named places (kecamatan centres, main destinations)",
     responses=ERRORS,
 )
-def get_travel_times(request: Request, tis: TisDep, lang: LangDep) -> Response:
+async def get_travel_times(request: Request, tis: TisDep, lang: LangDep) -> Response:
     """The travel-time matrix on the live weights, recomputed with every weight refresh."""
     return _cached(request, tis, lang, "travel-times", lambda: _dumps(tis.travel_times()))
 
@@ -138,7 +138,7 @@ def get_travel_times(request: Request, tis: TisDep, lang: LangDep) -> Response:
     summary="The congestion map: a GeoJSON FeatureCollection of links",
     responses=ERRORS,
 )
-def get_congestion(request: Request, tis: TisDep, lang: LangDep) -> Response:
+async def get_congestion(request: Request, tis: TisDep, lang: LangDep) -> Response:
     """Every link with its speed, travel-time index, congestion level and jam factor.
 
     ``source`` tells whether a link's state is live, from the time-of-day profile
@@ -153,7 +153,7 @@ def get_congestion(request: Request, tis: TisDep, lang: LangDep) -> Response:
     summary="Incidents (anomalies) and jammed links, with location and severity",
     responses=ERRORS,
 )
-def get_alerts(
+async def get_alerts(
     request: Request,
     tis: TisDep,
     lang: LangDep,
