@@ -140,6 +140,20 @@ def make_demand(
     wide = (max(xs) - min(xs)) > 3 * (max(ys) - min(ys) + 1e-9)
     arterial = wide if main_axis is None else main_axis
     to_of = {e.get("id", ""): e.get("to", "") for e in root.findall("edge")}
+    succ: dict[str, set[str]] = {}
+    for c in root.findall("connection"):
+        a, b = c.get("from", ""), c.get("to", "")
+        if not a.startswith(":") and a in lanes and b in lanes and lanes[b]:
+            succ.setdefault(a, set()).add(b)
+
+    def reachable(src: str) -> set[str]:
+        seen, todo = {src}, [src]
+        while todo:
+            for nxt in succ.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
 
     od: dict[tuple[str, str], float] = {}
     for s in sources:
@@ -147,7 +161,10 @@ def make_demand(
         # side streets of an arterial carry less than the arterial itself
         on_axis = arterial and abs(sy) < 1.0
         src_rate = base * lanes[s] * (1.0 if (on_axis or not arterial) else 0.55)
-        cands = [k for k in sinks if frm.get(k) != to_of.get(s) and to_of.get(k) != frm[s]]
+        can = reachable(s)  # one-way streets: only destinations a route exists to
+        cands = [
+            k for k in sinks if k in can and frm.get(k) != to_of.get(s) and to_of.get(k) != frm[s]
+        ]
         if not cands:
             continue
         w = np.empty(len(cands))

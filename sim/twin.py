@@ -410,6 +410,9 @@ def _simulate(
         trace = {"t": [], "x": [], "vid": [], "signals": defaultdict(list)}
     for step in range(1, total_s + 1):
         libsumo.simulationStep()
+        if hub is not None:  # class of each vehicle, known while it is in the network
+            for vid in libsumo.simulation.getDepartedIDList():
+                vtype_cache[vid] = CLASS_OF_TYPE.get(libsumo.vehicle.getTypeID(vid), 1)
         # apply pending plans at the light's cycle boundary (entering phase 0)
         if pending:
             for tid in list(pending):
@@ -430,11 +433,7 @@ def _simulate(
                 for k, ln in enumerate(m.lanes):
                     cnt = [0, 0, 0, 0]
                     for vid in e1.getLastIntervalVehicleIDs(f"e1_{t}_{k}"):
-                        c = vtype_cache.get(vid)
-                        if c is None:
-                            c = CLASS_OF_TYPE.get(libsumo.vehicle.getTypeID(vid), 1)
-                            vtype_cache[vid] = c
-                        cnt[c] += 1
+                        cnt[vtype_cache.get(vid, 1)] += 1
                     speed = e1.getLastIntervalMeanSpeed(f"e1_{t}_{k}")
                     rows.append({
                         "detector_id": ln.detector_id, "approach": ln.approach,
