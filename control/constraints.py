@@ -205,21 +205,26 @@ def validate_plan(
     cmax = as_float("max_cycle_s", max_cycle_s, (n,))
     m = as_bool("phase_mask", phase_mask, shape)
     tol = tolerance_s
-    gm = np.where(m, g, 0.0)
-    igm = np.where(m, ig, 0.0)
-    finite = np.isfinite(cyc) & np.all(np.isfinite(gm) & np.isfinite(igm), axis=-1)
-    reasons = np.zeros(n, dtype=np.uint8)
-    reasons |= np.where(~finite, REASON_NOT_FINITE, 0).astype(np.uint8)
+    if np.isfinite(g).all() and np.isfinite(ig).all():  # the common case: no where()
+        gm = g * m
+        igm = ig * m
+    else:
+        gm = np.where(m, g, 0.0)
+        igm = np.where(m, ig, 0.0)
     with np.errstate(invalid="ignore"):
-        neg = np.any(m & ((g < -tol) | (ig < -tol)), axis=-1)
-        low = np.any(m & (g < gmin - tol), axis=-1)
-        low_ig = np.any(m & (ig < igmin - tol), axis=-1)
+        # per-phase reasons, OR-ed over the phases of each intersection in one pass
+        per_phase = (
+            ((gm < -tol) | (igm < -tol)) * np.uint8(REASON_NEGATIVE)
+            | (gm < gmin * m - tol) * np.uint8(REASON_MIN_GREEN)
+            | (igm < igmin * m - tol) * np.uint8(REASON_INTERGREEN)
+        )
+        reasons = np.bitwise_or.reduce(per_phase.astype(np.uint8), axis=-1)
         total = rowsum(gm) + rowsum(igm)
+        finite = np.isfinite(cyc) & np.isfinite(total)
         bad_sum = finite & (np.abs(total - cyc) > tol)
         bounds = finite & ((cyc < cmin - tol) | (cyc > cmax + tol))
-    reasons |= np.where(neg, REASON_NEGATIVE, 0).astype(np.uint8)
-    reasons |= np.where(low, REASON_MIN_GREEN, 0).astype(np.uint8)
-    reasons |= np.where(low_ig, REASON_INTERGREEN, 0).astype(np.uint8)
-    reasons |= np.where(bad_sum, REASON_CYCLE_SUM, 0).astype(np.uint8)
-    reasons |= np.where(bounds, REASON_CYCLE_BOUNDS, 0).astype(np.uint8)
+    reasons |= (~finite * np.uint8(REASON_NOT_FINITE)).astype(np.uint8)
+    reasons |= (bad_sum * np.uint8(REASON_CYCLE_SUM)).astype(np.uint8)
+    reasons |= (bounds * np.uint8(REASON_CYCLE_BOUNDS)).astype(np.uint8)
+    reasons = reasons.astype(np.uint8)
     return reasons == 0, reasons

@@ -91,16 +91,16 @@ def passenger_car_flow(
     opp = as_bool("opposed", opposed, q.shape[:2])
     e_p = _pce("pce_protected", pce_protected, n)
     e_o = _pce("pce_opposed", pce_opposed, n)
-    if e_p.strides[0] == 0 and e_o.strides[0] == 0:  # one table for all: BLAS
-        flat = q.reshape(-1, q.shape[-1])
-        prot = (flat @ e_p[0]).reshape(q.shape[:2])
-        oppd = (flat @ e_o[0]).reshape(q.shape[:2])
+    if e_p.strides[0] == 0 and e_o.strides[0] == 0:  # one table for all: one BLAS call
+        both = q.reshape(-1, q.shape[-1]) @ np.stack([e_p[0], e_o[0]], axis=-1)
+        prot = both[:, 0].reshape(q.shape[:2])
+        oppd = both[:, 1].reshape(q.shape[:2])
     else:
         prot = np.einsum("npk,nk->np", q, e_p)
         oppd = np.einsum("npk,nk->np", q, e_o)
     if not opp.any():
-        return prot
-    return np.where(opp, oppd, prot)
+        return np.ascontiguousarray(prot)
+    return prot + opp * (oppd - prot)
 
 
 def _pce(name: str, value: npt.ArrayLike, n: int) -> FloatArray:

@@ -62,6 +62,8 @@ def flow_ratio(
     if np.any(m & ~(s > 0)):
         raise ValueError("saturation_pcu_h must be > 0 on every existing phase")
     with np.errstate(divide="ignore", invalid="ignore"):
+        if m.all():
+            return q / s
         return np.where(m, q / np.where(m, s, 1.0), 0.0)
 
 
@@ -221,30 +223,30 @@ def green_splits(
 
 
 def _splits(y: FloatArray, avail: FloatArray, gmin: FloatArray, mf: FloatArray) -> FloatArray:
-    """Green splits without argument checks: y and gmin 0 on padded phases, mf 1/0 mask."""
+    """Green splits without argument checks: y and gmin 0 on padded phases, mf 1/0 mask.
+
+    Solves :math:`\sum_i \max(g_i^{min}, w_i s) = C - L` for the green per unit
+    weight s by Newton's method on this piecewise-linear function, starting from
+    Webster's proportional split; the phases held at their minimum only grow, so
+    it ends in at most n_phases steps (usually 2-3) at the fixed point of the
+    passes described in :func:`green_splits`.
+    """
     big_y = rowsum(y)
     has = big_y > 0
     # no demand anywhere: equal weights on existing phases
     weight = y / np.where(has, big_y, 1.0)[:, None] + mf * (~has)[:, None]
-    # first pass on every intersection: Webster's proportional split
-    wsum = rowsum(weight)
+    w_total = rowsum(weight)
     with np.errstate(divide="ignore", invalid="ignore"):
-        green = weight * np.where(wsum > 0, avail / wsum, 0.0)[:, None]
-    below = (green < gmin) & (mf > 0)
-    rows = np.nonzero(below.any(axis=-1))[0]
-    if rows.size:
-        # later passes only on the intersections where some phase fell below its minimum
-        w, gm, av = weight[rows], gmin[rows], avail[rows]
-        free = mf[rows] * ~below[rows]  # 1 while the phase shares the green
-        for _ in range(y.shape[-1]):
-            free_w = rowsum(w * free)
-            rem = av - rowsum(gm * (1.0 - free))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                share = np.where(free_w > 0, rem / free_w, 0.0)
-            g = gm + free * (w * share[:, None] - gm)
-            more = (g < gm) & (free > 0)
-            if not more.any():
-                break
-            free[more] = 0.0
-        green[rows] = g
-    return green * mf
+        share = np.where(w_total > 0, avail / w_total, 0.0)
+    held_before = None
+    for _ in range(y.shape[-1] + 1):
+        held = weight * share[:, None] < gmin
+        if held_before is not None and not (held != held_before).any():
+            break
+        held_before = held
+        hf = held.astype(np.float64)
+        rem = avail - rowsum(gmin * hf)
+        free_w = w_total - rowsum(weight * hf)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(free_w > 1e-12, rem / free_w, 0.0)
+    return np.maximum(gmin, weight * share[:, None]) * mf
