@@ -21,7 +21,6 @@ from control.webster import (
     FLAG_NO_DEMAND,
     _cycle,
     _splits,
-    flow_ratio,
 )
 
 
@@ -188,7 +187,15 @@ def plan_signals(
         raise ValueError("min_cycle_s must be <= max_cycle_s")
     nan_pad = np.where(m, 0.0, np.nan)  # added to per-phase results: NaN on padding
 
-    y = flow_ratio(q, s, m)
+    if np.any(m & ~(s > 0)):
+        raise ValueError("saturation_pcu_h must be > 0 on every existing phase")
+    non_negative("flow_veh_h", q)
+    if not m.all():
+        s = np.where(m, s, 1.0)  # padding: any positive value
+        if np.isnan(q).any():
+            q = np.where(m, q, 0.0)
+    y = q / s
+    y *= mf
     lost = rowsum(ig)
     big_y = rowsum(y)
     cycle, flags = _cycle(big_y, lost, cmin, cmax)
@@ -254,7 +261,9 @@ def plan_signals(
         qm = queue_length_m(nq, np.where(m, width, 1.0)) + nan_pad
     total_q = rowsum(q * mf)
     with np.errstate(divide="ignore", invalid="ignore"):
-        d_int = rowsum(np.nan_to_num(delay * q * mf)) / total_q
+        dq = delay * q
+        dq[np.isnan(dq)] = 0.0  # padding and not-computable phases carry no weight
+        d_int = rowsum(dq) / total_q
     d_int = np.where(total_q > 0, d_int, np.nan)
     los_int = _los(d_int, los_thresholds_s, None)
     valid, reasons = validate_plan(

@@ -223,7 +223,7 @@ def green_splits(
 
 
 def _splits(y: FloatArray, avail: FloatArray, gmin: FloatArray, mf: FloatArray) -> FloatArray:
-    """Green splits without argument checks: y and gmin 0 on padded phases, mf 1/0 mask.
+    r"""Green splits without argument checks: y and gmin 0 on padded phases, mf 1/0 mask.
 
     Solves :math:`\sum_i \max(g_i^{min}, w_i s) = C - L` for the green per unit
     weight s by Newton's method on this piecewise-linear function, starting from
