@@ -114,11 +114,12 @@ TS_TABLE_NAMES = tuple(t.name for t in TS_TABLES)
 ROLLUPS: dict[str, str] = {"detector_flow_5m": "5 minutes", "detector_flow_1h": "1 hour"}
 # the rollup's SELECT, shared by the continuous aggregate and the service-maintained table
 ROLLUP_COLUMNS = """intersection_id, detector_id,
-       sum(mc)::bigint AS mc, sum(lv)::bigint AS lv, sum(hv)::bigint AS hv,
-       sum(um)::bigint AS um, sum(mc + lv + hv + um)::bigint AS veh,
-       sum(interval_s)::bigint AS covered_s,
-       avg(occupancy_pct)::real AS occupancy_pct, avg(speed_kmh)::real AS speed_kmh,
-       max(queue_m)::real AS queue_max_m, count(*)::integer AS samples"""
+       sum(mc) AS mc, sum(lv) AS lv, sum(hv) AS hv, sum(um) AS um,
+       sum(mc + lv + hv + um) AS veh, sum(interval_s) AS covered_s,
+       avg(occupancy_pct) AS occupancy_pct, avg(speed_kmh) AS speed_kmh,
+       max(queue_m) AS queue_max_m, count(*) AS samples"""
+# (no casts: plain aggregates are what every TimescaleDB 2.x continuous aggregate accepts;
+#  the native rollup tables below use the aggregates' own result types)
 
 
 @dataclass
@@ -348,8 +349,8 @@ def _rollup_table_ddl(view: str) -> str:
     return f"""CREATE TABLE IF NOT EXISTS {view} (
         bucket timestamptz NOT NULL, intersection_id text NOT NULL, detector_id text NOT NULL,
         mc bigint NOT NULL, lv bigint NOT NULL, hv bigint NOT NULL, um bigint NOT NULL,
-        veh bigint NOT NULL, covered_s bigint NOT NULL, occupancy_pct real, speed_kmh real,
-        queue_max_m real, samples integer NOT NULL,
+        veh bigint NOT NULL, covered_s bigint NOT NULL, occupancy_pct double precision,
+        speed_kmh double precision, queue_max_m real, samples bigint NOT NULL,
         PRIMARY KEY (intersection_id, detector_id, bucket))"""
 
 

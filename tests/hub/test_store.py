@@ -40,7 +40,18 @@ def test_migrations_are_recorded_and_applying_twice_is_a_noop(db_url):
     assert n == len(versions)
 
 
+def backend_of(url: str) -> str:
+    with connect(url) as conn:
+        return detect_store(conn).backend
+
+
+def native_only(url: str) -> None:
+    if backend_of(url) != "native":
+        pytest.skip("this server has TimescaleDB: the native path is not the one in use")
+
+
 def test_this_server_uses_native_partitioning_and_says_why(db_url):
+    native_only(db_url)
     with connect(db_url) as conn:
         info = detect_store(conn)
         rel = conn.execute(
@@ -75,6 +86,7 @@ def _items(root: str, specs: list[tuple[int, datetime]]) -> list[Item]:
 
 
 def test_writer_creates_partitions_on_demand_and_dedupes(db_url):
+    native_only(db_url)
     old = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20)
     with connect(db_url) as conn:
         assert old.date() not in existing_partition_days(conn)
@@ -90,6 +102,7 @@ def test_writer_creates_partitions_on_demand_and_dedupes(db_url):
 
 
 def test_retention_drops_old_partitions_only(db_url):
+    native_only(db_url)
     now = datetime.now(UTC)
     old_day = (now - timedelta(days=120)).date()
     with connect(db_url) as conn:
@@ -105,6 +118,9 @@ def test_retention_drops_old_partitions_only(db_url):
 
 
 def test_service_rollups_match_the_raw_rows_and_are_idempotent(db_url):
+    with connect(db_url) as conn:
+        if not detect_store(conn).service_rollups:
+            pytest.skip("continuous aggregates maintain the rollups on this server")
     t0 = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
     specs = [(i, t0 + timedelta(minutes=i)) for i in range(12)]  # 07:00 .. 07:11
     with connect(db_url) as conn:
@@ -209,3 +225,50 @@ def test_a_database_refusal_of_one_message_dead_letters_only_that_one(db_url):
         dl = conn.execute("SELECT reason FROM dead_letter").fetchall()
     assert r.dead_letters == 1 and rows == [(12,)]
     assert "rejected by the store" in dl[0][0] and "no_seq_13" in dl[0][0]
+
+
+def test_timescale_path_for_real_when_the_server_has_it(db_url):
+    """Runs against a TimescaleDB server (TLIVE_TEST_DATABASE_URL); skipped where
+    CREATE EXTENSION timescaledb is not possible, as on the development machines."""
+    with connect(db_url) as conn:
+        info = detect_store(conn)
+        if info.backend != "timescaledb":
+            pytest.skip(f"no TimescaleDB here: {info.reason}")
+        hyper = {
+            r[0]
+            for r in conn.execute(
+                "SELECT hypertable_name FROM timescaledb_information.hypertables"
+            ).fetchall()
+        }
+        assert set(TS_TABLE_NAMES) <= hyper
+        caggs = {
+            r[0]
+            for r in conn.execute(
+                "SELECT view_name FROM timescaledb_information.continuous_aggregates"
+            ).fetchall()
+        }
+        jobs = [
+            r[0]
+            for r in conn.execute("SELECT proc_name FROM timescaledb_information.jobs").fetchall()
+        ]
+        now = datetime.now(UTC).replace(microsecond=0)
+        w = BatchWriter(conn, info)
+        items = _items(
+            "tlive", [(1, now - timedelta(minutes=20)), (2, now - timedelta(minutes=19))]
+        )
+        assert w.write(items).rows_inserted == 4
+        assert w.write(items).rows_inserted == 0
+        if info.continuous_aggregates:
+            assert set(ROLLUPS) <= caggs
+            assert "policy_refresh_continuous_aggregate" in jobs
+            assert "policy_retention" in jobs
+            assert {"policy_compression", "policy_columnstore"} & set(jobs)
+            # real-time aggregation sees the rows before any refresh
+            n = conn.execute("SELECT sum(samples) FROM detector_flow_5m").fetchone()[0]
+            assert n == 4
+        else:
+            assert not caggs
+            refresh_rollups(conn, now - timedelta(hours=1))
+            n = conn.execute("SELECT sum(samples) FROM detector_flow_5m").fetchone()[0]
+            assert n == 4
+            assert drop_expired(conn, info, retention_days=90) == []
