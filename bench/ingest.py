@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,24 +62,41 @@ def make_messages(root: str, n: int, seed: int = 7) -> tuple[list[tuple[str, byt
         if r < 0.2:
             inter = f"INT-{i % 300:04d}"
             dets = [
-                {"detector_id": f"D{k}", "approach": "NESW"[k % 4], "lane": 1 + k // 4,
-                 "mc": rng.randint(5, 60), "lv": rng.randint(0, 25), "hv": rng.randint(0, 4),
-                 "um": rng.randint(0, 2), "occupancy_pct": round(rng.uniform(2, 60), 1),
-                 "speed_kmh": round(rng.uniform(5, 50), 1)}
+                {
+                    "detector_id": f"D{k}",
+                    "approach": "NESW"[k % 4],
+                    "lane": 1 + k // 4,
+                    "mc": rng.randint(5, 60),
+                    "lv": rng.randint(0, 25),
+                    "hv": rng.randint(0, 4),
+                    "um": rng.randint(0, 2),
+                    "occupancy_pct": round(rng.uniform(2, 60), 1),
+                    "speed_kmh": round(rng.uniform(5, 50), 1),
+                }
                 for k in range(8)
             ]
             body: dict[str, Any] = {"seq": i, "ts": ts, "interval_s": 60, "detectors": dets}
             topic = topic_for(Kind.DETECTORS, inter, root=root)
             rows += 8
         elif r < 0.5:
-            body = {"seq": i, "ts": ts, "occupied": rng.random() < 0.6,
-                    "battery_pct": round(rng.uniform(20, 100), 1)}
+            body = {
+                "seq": i,
+                "ts": ts,
+                "occupied": rng.random() < 0.6,
+                "battery_pct": round(rng.uniform(20, 100), 1),
+            }
             topic = topic_for(Kind.PARKING, f"LOT-{i % 40:03d}", f"B{i % 97:03d}", root=root)
             rows += 1
         else:
-            body = {"seq": i, "ts": ts, "lat": -6.17 + rng.uniform(-0.05, 0.05),
-                    "lon": 106.63 + rng.uniform(-0.05, 0.05), "speed_kmh": rng.uniform(0, 50),
-                    "heading_deg": rng.uniform(0, 359), "hdop": 0.9}
+            body = {
+                "seq": i,
+                "ts": ts,
+                "lat": -6.17 + rng.uniform(-0.05, 0.05),
+                "lon": 106.63 + rng.uniform(-0.05, 0.05),
+                "speed_kmh": rng.uniform(0, 50),
+                "heading_deg": rng.uniform(0, 359),
+                "hdop": 0.9,
+            }
             topic = topic_for(Kind.GPS, f"TRK-{i % 200:03d}", root=root)
             rows += 1
         msgs.append((topic, json.dumps(body).encode()))
@@ -104,17 +122,25 @@ def prime_session(host: str, port: int, client_id: str, topic: str) -> None:
     c.loop_stop()
 
 
-def drain_raw(host: str, port: int, client_id: str, topic: str, n: int) -> float:
-    """Raw paho: parse JSON only, auto-ack. Returns messages per second."""
+def _drain(
+    host: str,
+    port: int,
+    client_id: str,
+    topic: str,
+    n: int,
+    handle: Callable[[mqtt.MQTTMessage], None],
+) -> float:
+    """Subscribe with the given persistent session, run ``handle`` on each message
+    (paho acknowledges after it returns) until ``n`` arrived; messages per second."""
     got = 0
     first = last = 0.0
     done = threading.Event()
 
     def on_message(c: Any, u: Any, msg: mqtt.MQTTMessage) -> None:
         nonlocal got, first, last
-        json.loads(msg.payload)
         if got == 0:
             first = time.perf_counter()
+        handle(msg)
         got += 1
         if got >= n:
             last = time.perf_counter()
@@ -132,48 +158,32 @@ def drain_raw(host: str, port: int, client_id: str, topic: str, n: int) -> float
     c.disconnect()
     c.loop_stop()
     if not ok:
-        raise RuntimeError(f"raw subscriber got {got} of {n}")
+        raise RuntimeError(f"{client_id} got {got} of {n}")
     return n / (last - first)
+
+
+def drain_raw(host: str, port: int, client_id: str, topic: str, n: int) -> float:
+    """Raw paho: parse JSON only. Returns messages per second."""
+    return _drain(host, port, client_id, topic, n, lambda msg: json.loads(msg.payload))
 
 
 def drain_naive(host: str, port: int, client_id: str, topic: str, n: int, db_url: str) -> float:
     """One INSERT and one commit per message (what a first attempt looks like)."""
-    conn = psycopg.connect(db_url, autocommit=True)
-    conn.execute("CREATE TABLE naive (topic text, seq bigint, ts timestamptz, body jsonb, "
-                 "PRIMARY KEY (topic, seq))")
-    got = 0
-    first = last = 0.0
-    done = threading.Event()
-
-    def on_message(c: Any, u: Any, msg: mqtt.MQTTMessage) -> None:
-        nonlocal got, first, last
-        body = json.loads(msg.payload)
-        if got == 0:
-            first = time.perf_counter()
+    with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO naive VALUES (%s, %s, to_timestamp(%s / 1000.0), %s) "
-            "ON CONFLICT DO NOTHING",
-            (msg.topic, body["seq"], body["ts"], msg.payload.decode()),
+            "CREATE TABLE naive (topic text, seq bigint, ts timestamptz, body jsonb, "
+            "PRIMARY KEY (topic, seq))"
         )
-        got += 1
-        if got >= n:
-            last = time.perf_counter()
-            done.set()
 
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    c.on_message = on_message
-    c.on_connect = lambda cl, *a: cl.subscribe(topic, qos=1)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
-    c.connect(host, port, clean_start=False, properties=props)
-    c.loop_start()
-    ok = done.wait(600)
-    c.disconnect()
-    c.loop_stop()
-    conn.close()
-    if not ok:
-        raise RuntimeError(f"naive subscriber got {got} of {n}")
-    return n / (last - first)
+        def insert(msg: mqtt.MQTTMessage) -> None:
+            body = json.loads(msg.payload)
+            conn.execute(
+                "INSERT INTO naive VALUES (%s, %s, to_timestamp(%s / 1000.0), %s) "
+                "ON CONFLICT DO NOTHING",
+                (msg.topic, body["seq"], body["ts"], msg.payload.decode()),
+            )
+
+        return _drain(host, port, client_id, topic, n, insert)
 
 
 def scrape(port: int) -> dict[str, float]:
@@ -186,13 +196,20 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
-def drain_hub(broker: PrivateBroker, db_url: str, root: str, client_id: str, n_received: int
-              ) -> tuple[float, float, dict[str, float]]:
+def drain_hub(
+    broker: PrivateBroker, db_url: str, root: str, client_id: str, n_received: int
+) -> tuple[float, float, dict[str, float]]:
     port = free_port()
-    env = dict(os.environ, TLIVE_DATABASE_URL=db_url, TLIVE_MQTT_URL=broker.url,
-               TLIVE_MQTT_TOPIC_ROOT=root, TLIVE_INGEST_CLIENT_ID=client_id,
-               TLIVE_METRICS_PORT=str(port), TLIVE_LOG_LEVEL="WARNING",
-               TLIVE_INGEST_RECEIVE_MAXIMUM=str(RECEIVE_MAXIMUM))
+    env = dict(
+        os.environ,
+        TLIVE_DATABASE_URL=db_url,
+        TLIVE_MQTT_URL=broker.url,
+        TLIVE_MQTT_TOPIC_ROOT=root,
+        TLIVE_INGEST_CLIENT_ID=client_id,
+        TLIVE_METRICS_PORT=str(port),
+        TLIVE_LOG_LEVEL="WARNING",
+        TLIVE_INGEST_RECEIVE_MAXIMUM=str(RECEIVE_MAXIMUM),
+    )
     proc = subprocess.Popen([sys.executable, "-m", "hub", "ingest", "run"], cwd=ROOT, env=env)
     ps = psutil.Process(proc.pid)
     peak = 0
@@ -221,7 +238,8 @@ def drain_hub(broker: PrivateBroker, db_url: str, root: str, client_id: str, n_r
         first = c.execute(
             "SELECT least((SELECT min(received_at) FROM detector_reading),"
             " (SELECT min(received_at) FROM parking_event),"
-            " (SELECT min(received_at) FROM gps_position))").fetchone()[0]
+            " (SELECT min(received_at) FROM gps_position))"
+        ).fetchone()[0]
     elapsed = t_done - first.timestamp()
     return n_received / elapsed, peak / 2**20, m
 
@@ -251,11 +269,14 @@ def main() -> None:
             with console.status("draining into PostgreSQL with tlive ingest run"):
                 hub_rate, peak_mb, metrics = drain_hub(broker, db_url, root, cid, len(msgs))
             with psycopg.connect(db_url) as c:
-                stored_rows = sum(c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
-                                  for t in ("detector_reading", "parking_event", "gps_position"))
+                stored_rows = sum(
+                    c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+                    for t in ("detector_reading", "parking_event", "gps_position")
+                )
                 distinct_msgs = (
-                    c.execute("SELECT count(DISTINCT (intersection_id, seq)) FROM detector_reading"
-                              ).fetchone()[0]
+                    c.execute(
+                        "SELECT count(DISTINCT (intersection_id, seq)) FROM detector_reading"
+                    ).fetchone()[0]
                     + c.execute("SELECT count(*) FROM parking_event").fetchone()[0]
                     + c.execute("SELECT count(*) FROM gps_position").fetchone()[0]
                 )
