@@ -593,3 +593,59 @@ def cancel_override(
     )
     conn.commit()
     return cur.rowcount == 1
+
+
+# ------------------------------------------------------------- from the inventory
+def config_from_inventory(ix: Any, base_pcu_h_per_m: float = 600.0) -> IntersectionConfig:
+    """The loop's configuration of one inventory intersection (``hub.inventory.Intersection``).
+
+    A phase's detectors are those on the lanes that carry its movements (lane 0
+    detectors count the whole approach); its saturation flow per lane is the
+    PKJI base of ``base_pcu_h_per_m`` times the mean width of those lanes; its
+    intergreen is the stored plan's amber + all-red; the fixed plan is the
+    stored plan.
+    """
+    appr = {a.id: a for a in ix.approaches}
+    ig = float(ix.plan.amber_s + ix.plan.all_red_s)
+    phases = []
+    for ph in ix.phases:
+        turns: dict[str, set[str]] = {}
+        for mv in ph.movements:
+            a, t = mv.split(":")
+            turns.setdefault(a, set()).add(t)
+        dets, widths = [], []
+        for d in ix.detectors:
+            if d.approach not in turns:
+                continue
+            lanes = appr[d.approach].lanes
+            if d.lane == 0:
+                dets.append(d.id)
+                widths.append(sum(ln.width_m for ln in lanes) / len(lanes))
+            elif set(lanes[d.lane - 1].movements) & turns[d.approach]:
+                dets.append(d.id)
+                widths.append(lanes[d.lane - 1].width_m)
+        width = sum(widths) / len(widths) if widths else 3.0
+        phases.append(PhaseConfig(
+            phase=ph.number, detectors=tuple(dets), min_green_s=float(ph.min_green_s),
+            intergreen_s=ig, saturation_pcu_h=base_pcu_h_per_m * width,
+        ))
+    need = sum(p.min_green_s + p.intergreen_s for p in phases)
+    return IntersectionConfig(
+        intersection_id=ix.id, phases=tuple(phases),
+        fixed_greens_s=tuple(float(g) for g in ix.plan.greens_s),
+        min_cycle_s=max(30.0, need), max_cycle_s=max(150.0, float(ix.plan.cycle_s)),
+        offset_s=float(ix.plan.offset_s),
+    )
+
+
+def sync_inventory(conn: psycopg.Connection) -> int:
+    """(Re)derive the control configuration of every intersection in the store's inventory."""
+    from hub.inventory import read_from_store
+
+    row = conn.execute("SELECT count(*) FROM intersection").fetchone()
+    conn.commit()
+    if not row or not row[0]:
+        return 0
+    inv = read_from_store(conn)
+    conn.commit()
+    return save_configs(conn, [config_from_inventory(ix) for ix in inv.intersections])

@@ -18,7 +18,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from control.loop import ControlLoop, LoopParams, TickResult
+from control.loop import ControlLoop, LoopParams, TickResult, sync_inventory
 from hub.db import connect, ensure_database, migrate
 from hub.settings import Settings
 
@@ -80,6 +80,8 @@ class ControlService:
         ensure_database(self.settings.database_url)
         conn = connect(self.settings.database_url)
         migrate(conn)
+        n = sync_inventory(conn)
+        log.info("control configuration derived from the inventory for %d intersections", n)
         pub = MqttPlanPublisher(self.settings)
         pub.wait_connected()
         return ControlLoop(conn, pub, self.settings.mqtt_topic_root, self.params)

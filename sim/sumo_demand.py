@@ -94,6 +94,8 @@ def _fringe(net_root: ET.Element) -> tuple[list[str], list[str], dict[str, int],
         lanes[e.get("id", "")] = len(allowed)
         frm[e.get("id", "")] = a
     ends = {n for n, nb in degree.items() if len(nb) == 1}
+    if len(ends) < 3:  # a closed network (e.g. an inventory of intersections only): any link
+        ends = set(degree)
     ids = [(e.get("id", ""), e.get("from"), e.get("to")) for e in edges]
     sources = sorted(i for i, a, _ in ids if a in ends and lanes[i])
     sinks = sorted(i for i, _, b in ids if b in ends and lanes[i])

@@ -256,3 +256,52 @@ def test_rate_limits_bound_the_change_between_plans(loop: ControlLoop) -> None:
     share_steps = [abs(b - a) for a, b in zip(shares, shares[1:], strict=False)]
     assert max(share_steps) <= 0.10 + 0.03
     assert shares[-1] > shares[0]
+
+
+def test_service_runs_on_the_inventory_once(db_url: str, topic_root: str) -> None:
+    """``tlive control run --once`` path: configs derived from the stored inventory."""
+    from control.service import ControlService
+    from hub.inventory import save_to_store
+    from sim.city import generate_city
+
+    inv = generate_city(3, seed=5)
+    with connect(db_url) as conn:
+        save_to_store(conn, inv)
+        conn.commit()
+        ensure_partitions_ahead(conn, 1)
+        ix = inv.intersections[0]
+        now = datetime.now(UTC)
+        with conn.transaction(), conn.cursor() as cur:
+            for n, d in enumerate(ix.detectors):
+                cur.execute(
+                    """INSERT INTO detector_reading (ts, intersection_id, detector_id, seq,
+                           approach, lane, interval_s, mc, lv, hv, um, occupancy_pct)
+                       VALUES (%s, %s, %s, %s, %s, %s, 60, 30, 10, 1, 0, 10.0)""",
+                    (now - timedelta(seconds=20), ix.id, d.id, n, d.approach, d.lane),
+                )
+    listener = PlanListener(topic_root)
+    seen: list[object] = []
+    try:
+        settings = Settings(database_url=db_url, mqtt_topic_root=topic_root)
+        assert ControlService(settings).run(once=True, on_tick=seen.append) == 0
+        res = seen[0]
+        decisions = res.decisions  # type: ignore[attr-defined]
+        assert set(decisions) == {i.id for i in inv.intersections}
+        assert decisions[ix.id].plan.source == "adaptive"
+        assert [p.phase for p in decisions[ix.id].plan.phases] == [p.number for p in ix.phases]
+        others = [d for i, d in decisions.items() if i != ix.id]
+        assert others and all(d.plan.source == "fallback" for d in others)
+        for i, d in decisions.items():
+            listener.wait_for(d.plan.seq)
+            if i != ix.id:  # the fallback is the inventory's stored plan
+                stored = next(x for x in inv.intersections if x.id == i).plan
+                assert d.plan.greens_s == list(stored.greens_s)
+    finally:
+        listener.close()
+        c = mqtt.Client(CallbackAPIVersion.VERSION2)
+        c.connect("127.0.0.1", 1883)
+        c.loop_start()
+        for i in inv.intersections:
+            c.publish(plan_topic(i.id, topic_root), b"", qos=1, retain=True).wait_for_publish(5)
+        c.disconnect()
+        c.loop_stop()
