@@ -189,7 +189,6 @@ def plan_signals(
 
     if np.any(m & ~(s > 0)):
         raise ValueError("saturation_pcu_h must be > 0 on every existing phase")
-    non_negative("flow_veh_h", q)
     if not m.all():
         s = np.where(m, s, 1.0)  # padding: any positive value
         if np.isnan(q).any():
