@@ -200,6 +200,7 @@ def build_bsd(workdir: Path, osm: Path = BSD_OSM) -> Path:
             sumo_binary("netconvert"),
             "--osm-files", str(osm),
             "--tls.guess-signals", "true",
+            "--lefthand", "true",  # Indonesia drives on the left
             "--tls.join", "--junctions.join",
             "--geometry.remove", "--ramps.guess",
             "--remove-edges.by-vclass", "pedestrian,rail,rail_urban,tram,bicycle",
