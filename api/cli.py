@@ -22,23 +22,29 @@ def register(app: typer.Typer) -> None:
             5.0, min=0.0, help="requests per second per client on /v1/tis (0: no limit)"
         ),
         burst: int = typer.Option(30, min=1, help="rate-limit burst per client"),
+        workers: int = typer.Option(1, min=1, help="processes sharing the port (fork)"),
         log_level: str = typer.Option("warning"),
     ) -> None:
         """Run the API (one process; run several behind a load balancer to scale)."""
-        import uvicorn
-
         from api.main import create_app
+        from api.server import run
 
         service = None
-        if inventory:
+        if inventory or workers > 1:
             from hub.inventory import load_inventory
             from traveler_info.service import TravelerInfo
 
-            service = TravelerInfo.from_inventory(load_inventory(inventory))
+            if inventory:
+                service = TravelerInfo.from_inventory(load_inventory(inventory))
+            else:  # build before forking, so the workers share the graph
+                from hub.settings import get_settings
+
+                service = TravelerInfo.from_store(database_url or get_settings().database_url)
+            service.refresh(force=True)
         application = create_app(
             tis_service=service,
             database_url=database_url,
             rate_limit_per_s=rate_limit or None,
             rate_limit_burst=burst,
         )
-        uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+        run(application, host, port, workers=workers, log_level=log_level)

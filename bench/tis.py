@@ -44,6 +44,8 @@ def load_city(args: argparse.Namespace) -> Any:
 
     if args.inventory:
         return load_inventory(args.inventory), args.inventory
+    if args.synthetic:
+        return args.intersections, f"synthetic grid, {args.intersections} nodes (no generator)"
     path = Path(args.cache_dir) / f"city-{args.intersections}-{args.seed}.json"
     if path.exists():
         return load_inventory(path), str(path)
@@ -80,9 +82,17 @@ def synthetic_speeds(free_flow_kmh: np.ndarray, seed: int) -> StaticSpeeds:
 
 
 def build_service(inv: Any, seed: int) -> Any:
-    from traveler_info.network import graph_from_inventory
+    from traveler_info.network import LinkInfo, graph_from_inventory
     from traveler_info.service import TravelerInfo
 
+    if isinstance(inv, int):  # --synthetic: a jittered grid, no inventory (development only)
+        from traveler_info.synthetic import grid_city
+
+        g = grid_city(inv, seed)
+        vf = g.length_m / g.free_flow_s * 3.6
+        n = g.n_edges
+        links = LinkInfo(vf, np.ones(n), np.full(n, 1800.0), ["local"] * n)
+        return TravelerInfo(g, links, [], synthetic_speeds(vf, seed))
     _, links = graph_from_inventory(inv)
     return TravelerInfo.from_inventory(inv, synthetic_speeds(links.free_flow_kmh, seed))
 
@@ -122,9 +132,8 @@ def free_port() -> int:
 
 def serve(args: argparse.Namespace) -> None:
     """Subprocess mode: the real app on uvicorn, on the benchmark's city and speeds."""
-    import uvicorn
-
     from api.main import create_app
+    from api.server import run
 
     inv, _ = load_city(args)
     tis = build_service(inv, args.seed)
@@ -132,7 +141,7 @@ def serve(args: argparse.Namespace) -> None:
     g = tis.graph
     tis.route((g.node_lon[0], g.node_lat[0]), (g.node_lon[1], g.node_lat[1]))  # JIT warm-up
     app = create_app(tis_service=tis, rate_limit_per_s=1e6, rate_limit_burst=10**6)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    run(app, "127.0.0.1", args.port, workers=args.workers)
 
 
 async def _load(port: int, paths: list[bytes], conns: int, seconds: float) -> dict[str, Any]:
@@ -195,9 +204,12 @@ def load(args: argparse.Namespace) -> None:
 def http_bench(args: argparse.Namespace, g: Any, pairs: np.ndarray) -> dict[str, Any]:
     port = free_port()
     me = [sys.executable, "-m", "bench.tis", "--intersections", str(args.intersections),
-          "--seed", str(args.seed), "--cache-dir", str(args.cache_dir), "--port", str(port)]
+          "--seed", str(args.seed), "--cache-dir", str(args.cache_dir), "--port", str(port),
+          "--workers", str(args.workers)]
     if args.inventory:
         me += ["--inventory", args.inventory]
+    if args.synthetic:
+        me += ["--synthetic"]
     server = subprocess.Popen(me + ["--mode", "serve"])
     try:
         deadline = time.monotonic() + 600
@@ -381,6 +393,7 @@ def main_bench(args: argparse.Namespace) -> dict[str, Any]:
         "http_p95_ms": round(http.get("p95_ms", float("nan")), 2),
         "http_errors": http.get("errors"),
         "http_connections": args.connections,
+        "http_workers": args.workers,
     }
 
 
@@ -390,10 +403,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--inventory", help="use this inventory file instead of the generator")
     ap.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    ap.add_argument("--synthetic", action="store_true",
+                    help="a jittered grid instead of the inventory generator (development)")
     ap.add_argument("--pairs", type=int, default=1000)
     ap.add_argument("--refreshes", type=int, default=10)
     ap.add_argument("--http-seconds", type=float, default=10.0)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     ap.add_argument("--mode", choices=("bench", "serve", "load"), default="bench",
                     help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)

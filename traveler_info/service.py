@@ -111,6 +111,14 @@ class TravelerInfo:
             )
         )
         self._place_nodes = np.array([p.node for p in places], dtype=np.int64)
+        # street names as codes (0: unnamed) for route summaries
+        self._name_list: list[str] = [""]
+        codes: dict[str, int] = {"": 0}
+        self._name_code = np.array(
+            [codes.setdefault(nm, len(codes)) for nm in (graph.names or [""] * graph.n_edges)],
+            dtype=np.int64,
+        )
+        self._name_list = sorted(codes, key=lambda k: codes[k])
 
     # ------------------------------------------------------------- building
     @classmethod
@@ -243,22 +251,20 @@ class TravelerInfo:
     def _route_json(self, rank: int, p: Path, w: LinkWeights, lang: Lang) -> dict[str, Any]:
         g = self.graph
         e = p.edges
+        length = g.length_m[e]
         summary = ""
-        if g.names and len(e):
-            lengths: dict[str, float] = {}
-            for i in e.tolist():
-                name = g.names[i]
-                if name:
-                    lengths[name] = lengths.get(name, 0.0) + float(g.length_m[i])
-            top = sorted(lengths, key=lambda k: -lengths[k])[:2]
-            order = [n for n in dict.fromkeys(g.names[i] for i in e.tolist()) if n in top]
-            if order:
-                summary = t("via", lang, streets=", ".join(order))
-        lvl = w.level[e]
-        share = {}
-        total = float(g.length_m[e].sum()) or 1.0
-        for code, name in enumerate(LEVEL_NAMES):
-            share[name] = round(float(g.length_m[e][lvl == code].sum()) / total, 3)
+        if len(e) and self._name_list:
+            codes = self._name_code[e]
+            per_name = np.bincount(codes, weights=length, minlength=len(self._name_list))
+            per_name[0] = 0.0  # unnamed
+            top = np.argsort(-per_name)[:2]
+            top = top[per_name[top] > 0]
+            if len(top):
+                first = {int(c): int(np.argmax(codes == c)) for c in top}
+                order = sorted(first, key=lambda c: first[c])
+                summary = t("via", lang, streets=", ".join(self._name_list[c] for c in order))
+        total = float(length.sum()) or 1.0
+        by_level = np.bincount(w.level[e] + 1, weights=length, minlength=5)[1:] / total
         return {
             "rank": rank,
             "travel_time_s": round(p.time_s, 1),
@@ -266,7 +272,9 @@ class TravelerInfo:
             "free_flow_time_s": round(p.free_flow_s, 1),
             "delay_s": round(p.delay_s, 1),
             "summary": summary,
-            "congestion_share": share,
+            "congestion_share": {
+                name: round(float(x), 3) for name, x in zip(LEVEL_NAMES, by_level, strict=True)
+            },
             "geometry": {"type": "LineString", "coordinates": g.path_coords(e)},
         }
 
