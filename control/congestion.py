@@ -567,6 +567,42 @@ def queue_from_occupancy(
     return np.where(np.isnan(occ), np.nan, length * frac)
 
 
+def speed_history(
+    speed_kmh: npt.ArrayLike, min_samples: int = 3
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    r"""A link's own speed profile by time of day, for :func:`anomaly_flag`.
+
+    Parameters
+    ----------
+    speed_kmh : (n_links, n_days, n_slots) past speeds, one slot per time-of-day
+        interval (e.g. 96 x 15 min) of comparable days [km/h]; NaN = no data
+    min_samples : fewest days with data for a slot to have a profile
+
+    Returns
+    -------
+    mean_kmh, std_kmh : (n_links, n_slots) [km/h]; NaN where fewer than
+        ``min_samples`` days have data
+    samples : (n_links, n_slots) days with data [-]
+
+    Notes
+    -----
+    .. math:: \mu_{l,t} = \frac{1}{N}\sum_d v_{l,d,t},\qquad
+              \sigma_{l,t} = \sqrt{\frac{1}{N - 1}\sum_d (v_{l,d,t} - \mu_{l,t})^2}
+    """
+    v = as_float("speed_kmh", speed_kmh)
+    if v.ndim != 3:
+        raise ValueError(f"speed_kmh has shape {v.shape}, expected (n_links, n_days, n_slots)")
+    ok = np.isfinite(v)
+    n = ok.sum(axis=1).astype(np.float64)
+    vz = np.where(ok, v, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = vz.sum(axis=1) / n
+        dev = np.where(ok, v - mean[:, None, :], 0.0)
+        std = np.sqrt((dev * dev).sum(axis=1) / (n - 1.0))
+    enough = n >= max(min_samples, 2)
+    return np.where(enough, mean, np.nan), np.where(enough, std, np.nan), n
+
+
 def anomaly_flag(
     speed_kmh: npt.ArrayLike,
     history_mean_kmh: npt.ArrayLike,

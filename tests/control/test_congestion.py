@@ -22,6 +22,7 @@ from control.congestion import (
     probe_link_speed,
     queue_from_occupancy,
     smooth_speed,
+    speed_history,
     travel_time_index,
 )
 
@@ -122,3 +123,17 @@ def test_local_projection() -> None:
     # one arc-minute of latitude is one nautical mile (1852 m) to 0.2 %
     x, y = local_xy_m([-6.2 + 1 / 60], [106.63], -6.2, 106.63)
     assert y[0] == pytest.approx(1852.0, rel=2e-3) and x[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_history_profile_feeds_the_anomaly_flag() -> None:
+    rng = np.random.default_rng(7)
+    hist = 40.0 + rng.normal(0.0, 3.0, (2, 20, 4))  # 2 links, 20 days, 4 slots
+    hist[1, :, 3] = np.nan  # no history for link 1 in slot 3
+    mean, std, n = speed_history(hist)
+    np.testing.assert_allclose(mean[0], hist[0].mean(axis=0))
+    np.testing.assert_allclose(std[0], hist[0].std(axis=0, ddof=1))
+    assert n[1, 3] == 0 and np.isnan(mean[1, 3])
+    flag, _ = anomaly_flag([15.0, 15.0], mean[:, 3], std[:, 3])
+    assert flag.tolist() == [True, False]  # no profile: no flag
+    with pytest.raises(ValueError, match=r"speed_kmh has shape \(2, 3\)"):
+        speed_history(np.ones((2, 3)))
