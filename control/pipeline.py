@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from control._arrays import BoolArray, FloatArray, as_bool, as_float, non_negative, rowsum
 from control.constraints import REASON_CYCLE_BOUNDS, validate_plan
-from control.delay import LOS_THRESHOLDS_HCM_S, _los, queue_length_m
+from control.delay import LOS_THRESHOLDS_HCM_S, QUEUE_AREA_M2_PER_PCU, _los
 from control.pcu import PCE_OPPOSED, PCE_PROTECTED, passenger_car_flow
 from control.webster import (
     FLAG_MIN_GREEN_INFEASIBLE,
@@ -207,7 +207,11 @@ def plan_signals(
         r = resolution_s
         if not r > 0:
             raise ValueError("resolution_s must be > 0")
-        green = np.maximum(np.round(green / r) * r, np.ceil(gmin / r - 1e-9) * r) * mf
+        if r == 1.0:
+            green = np.maximum(np.round(green), np.ceil(gmin - 1e-9))
+        else:
+            green = np.maximum(np.round(green / r) * r, np.ceil(gmin / r - 1e-9) * r)
+        green *= mf
         cycle = rowsum(green) + lost
         # under min_cycle_s after rounding: add the shortfall to the longest green
         short = np.ceil(np.maximum(cmin - cycle, 0.0) / r - 1e-9) * r
@@ -257,7 +261,10 @@ def plan_signals(
         qm = np.full(shape, np.nan)
     else:
         width = as_float("entry_width_m", entry_width_m, shape)
-        qm = queue_length_m(nq, np.where(m, width, 1.0)) + nan_pad
+        if not np.all((width > 0) | ~m):
+            raise ValueError("entry_width_m must be > 0 on every existing phase")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            qm = nq * QUEUE_AREA_M2_PER_PCU / width  # MKJI QL = NQ 20 / W (NaN on padding)
     total_q = rowsum(q * mf)
     with np.errstate(divide="ignore", invalid="ignore"):
         dq = delay * q
