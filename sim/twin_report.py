@@ -69,7 +69,7 @@ def plot_delay(results: Sequence[TwinResult], out: Path, title: str) -> Path:
 
 
 def plot_time_space(
-    results: Sequence[TwinResult], out: Path, window_s: float = 600.0
+    results: Sequence[TwinResult], out: Path, window_s: float = 300.0
 ) -> Path | None:
     """Eastbound trajectories along the corridor with the signal state at each junction."""
     traced = [r for r in results if r.trace and r.trace["t"]]
@@ -81,7 +81,7 @@ def plot_time_space(
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(len(traced), 1, figsize=(9, 3.2 * len(traced)), dpi=110,
+    fig, axes = plt.subplots(len(traced), 1, figsize=(9, 2.6 * len(traced)), dpi=80,
                              squeeze=False, sharex=True)
     for ax, r in zip(axes[:, 0], traced, strict=True):
         tr = r.trace or {}
@@ -91,7 +91,7 @@ def plot_time_space(
         t_end = t.max()
         t0 = max(0.0, t_end - window_s)
         sel = t >= t0
-        for v in np.unique(vid[sel])[:600]:
+        for v in np.unique(vid[sel])[:400]:
             m = sel & (vid == v)
             ax.plot(t[m], x[m], lw=0.4, color="0.25")
         for xpos, states in tr["signals"].items():
