@@ -73,8 +73,9 @@ def detector_link_speeds(
     veh = c.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         flow = np.where(cov > 0, veh * 3600.0 / cov, np.nan)
-    est = detector_speed_kmh(np.nan_to_num(flow, nan=0.0), np.nan_to_num(occ), 
-                             effective_vehicle_length_m(c))
+    est = detector_speed_kmh(
+        np.nan_to_num(flow, nan=0.0), np.nan_to_num(occ), effective_vehicle_length_m(c)
+    )
     est = np.where(np.isfinite(flow), est, np.nan)
     v = np.where(np.isfinite(rep) & (rep > 0), rep, est)
     ok = (link >= 0) & (link < n_links) & np.isfinite(v) & (v > 0)
@@ -150,8 +151,8 @@ class StoreSpeeds:
                 """SELECT r.intersection_id, d.approach,
                           sum(r.mc), sum(r.lv), sum(r.hv), sum(r.um), sum(r.covered_s),
                           avg(r.occupancy_pct), avg(r.speed_kmh), stddev_samp(r.speed_kmh),
-                          (extract(epoch FROM (r.bucket AT TIME ZONE 'Asia/Jakarta')::time)
-                           / %(slot)s)::int AS slot
+                          floor(extract(epoch FROM (r.bucket AT TIME ZONE 'Asia/Jakarta')::time)
+                                / %(slot)s)::int AS slot
                    FROM detector_flow_5m r
                    JOIN detector d ON d.intersection_id = r.intersection_id
                                    AND d.id = r.detector_id

@@ -22,7 +22,9 @@ def test_store_speeds_live_profile_and_fallback(db_url, city) -> None:
     load_city(db_url, city)
     measured = sorted(approach_detectors(city))
     slow, normal, history_only = measured[0], measured[1], measured[2]
-    now = datetime.now(UTC).replace(microsecond=0)
+    # late in a 15-minute slot: the rollup bucket (5 min) must land in the same slot
+    t = datetime.now(UTC).replace(second=0, microsecond=0)
+    now = t - timedelta(minutes=t.minute % 15 + 15) + timedelta(minutes=13, seconds=30)
     # history: 3 days ago at this time of day, everything at 30 km/h (5-minute rollups)
     for days in (1, 2, 3):
         insert_readings(
