@@ -143,9 +143,11 @@ def hcm_control_delay(
         raise ValueError("analysis_period_h must be > 0")
     if not 0 < k <= 1 or not 0 < upstream_filtering <= 1:
         raise ValueError("k and upstream_filtering must be in (0, 1]")
+    v, c, g, cyc, pf = np.broadcast_arrays(v, c, g, cyc, pf)
     with np.errstate(divide="ignore", invalid="ignore"):
         gc = g / cyc
-        d1, d2 = _hcm_terms(v, c, gc, cyc, analysis_period_h, k * upstream_filtering)
+        _, d1, d2, _, _ = _delay_queue_terms(v, c, gc, cyc, analysis_period_h,
+                                             k * upstream_filtering)
         d1 = d1 * pf
     ok = (c > 0) & (gc > 0) & (gc <= 1.0)
     d1 = np.where(gc >= 1.0, 0.0, d1)  # never red: no uniform delay (0/0 when X >= 1)
@@ -154,16 +156,47 @@ def hcm_control_delay(
     return d1 + d2, d1, d2
 
 
-def _hcm_terms(
-    v: FloatArray, c: FloatArray, gc: FloatArray, cyc: FloatArray, t: float, ki: float
-) -> tuple[FloatArray, FloatArray]:
-    """d1 (PF = 1) and d2 without argument checks; NaN propagates from c = 0."""
-    x = v / c
-    one_gc = 1.0 - gc
-    d1 = (0.5 * cyc) * (one_gc * one_gc) / (1.0 - np.minimum(x, 1.0) * gc)
+def _delay_queue_terms(
+    q: FloatArray, cap: FloatArray, gc: FloatArray, cyc: FloatArray, t: float, k: float
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """X, HCM d1 (PF = 1) and d2, MKJI NQ1 and NQ2 in one pass with shared terms.
+
+    No argument checks; ``k`` is k x I. The equations of :func:`hcm_control_delay`
+    and :func:`back_of_queue` (their one implementation). Inputs must share one
+    shape, except ``cyc`` which may broadcast ((n, 1) against (n, p)); NaN
+    propagates from a NaN or zero capacity.
+    """
+    x = q / cap
     xm1 = x - 1.0
-    d2 = (900.0 * t) * (xm1 + np.sqrt(xm1 * xm1 + (8.0 * ki / t) * x / c))
-    return d1, d2
+    xm1_sq = xm1 * xm1
+    xs = np.minimum(x, 1.0)
+    xs *= gc
+    den = 1.0 - xs  # 1 - min(X, 1) g/C, shared by d1 and NQ2
+    one_gc = 1.0 - gc
+    x_over_c = x / cap
+    # d1 = 0.5 C (1 - g/C)^2 / den
+    d1 = one_gc * one_gc
+    d1 *= 0.5 * cyc
+    d1 /= den
+    # d2 = 900 T [(X - 1) + sqrt((X - 1)^2 + 8 k I X / (c T))]
+    root = x_over_c * (8.0 * k / t)
+    root += xm1_sq
+    d2 = np.sqrt(root)
+    d2 += xm1
+    d2 *= 900.0 * t
+    # NQ1 = 0.25 c [(DS - 1) + sqrt((DS - 1)^2 + 8 (DS - 0.5) / c)] for DS > 0.5
+    r1 = 8.0 / cap
+    r1 *= x - 0.5
+    r1 += xm1_sq
+    nq1 = np.sqrt(np.maximum(r1, 0.0))
+    nq1 += xm1
+    nq1 *= 0.25 * cap
+    nq1 *= x > 0.5
+    # NQ2 = c (1 - GR) / (1 - GR min(DS, 1)) Q / 3600
+    nq2 = one_gc * cyc
+    nq2 /= den
+    nq2 *= q * (1.0 / 3600.0)
+    return x, d1, d2, nq1, nq2
 
 
 def level_of_service(
@@ -266,26 +299,15 @@ def back_of_queue(
     g = as_float("green_s", green_s)
     cyc = as_float("cycle_s", cycle_s)
     non_negative("flow_pcu_h", q)
+    q, c, g, cyc = np.broadcast_arrays(q, c, g, cyc)
     with np.errstate(divide="ignore", invalid="ignore"):
         gr = g / cyc
-        nq1, nq2 = _mkji_queue_terms(q, c, gr, cyc)
+        _, _, _, nq1, nq2 = _delay_queue_terms(q, c, gr, cyc, 0.25, 0.5)
     ok = (c > 0) & (gr > 0) & (gr <= 1.0)
     nq2 = np.where(gr >= 1.0, 0.0, nq2)  # never red: nobody waits for green
     nq1 = np.where(ok, nq1, np.nan)
     nq2 = np.where(ok, nq2, np.nan)
     return nq1 + nq2, nq1, nq2
-
-
-def _mkji_queue_terms(
-    q: FloatArray, c: FloatArray, gr: FloatArray, cyc: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """NQ1 and NQ2 without argument checks; NaN propagates from c = 0."""
-    ds = q / c
-    dm1 = ds - 1.0
-    nq1 = 0.25 * c * (dm1 + np.sqrt(np.maximum(dm1 * dm1 + 8.0 * (ds - 0.5) / c, 0.0)))
-    nq1 = nq1 * (ds > 0.5)  # 0 below DS = 0.5 (NaN stays NaN)
-    nq2 = cyc * (1.0 - gr) / (1.0 - gr * np.minimum(ds, 1.0)) * (q / 3600.0)
-    return nq1, nq2
 
 
 def stop_rate(

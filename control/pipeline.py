@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from control._arrays import BoolArray, FloatArray, as_bool, as_float, non_negative, rowsum
 from control.constraints import REASON_CYCLE_BOUNDS, validate_plan
-from control.delay import LOS_THRESHOLDS_HCM_S, QUEUE_AREA_M2_PER_PCU, _los
+from control.delay import LOS_THRESHOLDS_HCM_S, QUEUE_AREA_M2_PER_PCU, _delay_queue_terms, _los
 from control.pcu import PCE_OPPOSED, PCE_PROTECTED, passenger_car_flow
 from control.webster import (
     FLAG_MIN_GREEN_INFEASIBLE,
@@ -54,48 +54,6 @@ class SignalPlan:
     @property
     def n_intersections(self) -> int:
         return int(self.cycle_s.shape[0])
-
-
-def _performance(
-    q: FloatArray, cap: FloatArray, gc: FloatArray, cyc: FloatArray, t: float, k: float
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """X, HCM d1 and d2, MKJI NQ1 and NQ2 in one pass with shared terms (no checks).
-
-    The same equations as :func:`control.delay.hcm_control_delay` (PF = 1, I = 1)
-    and :func:`control.delay.back_of_queue`; NaN propagates from NaN capacity.
-    """
-    x = q / cap
-    xm1 = x - 1.0
-    xm1_sq = xm1 * xm1
-    xs = np.minimum(x, 1.0)
-    xs *= gc
-    den = 1.0 - xs  # 1 - min(X, 1) g/C, shared by d1 and NQ2
-    one_gc = 1.0 - gc
-    x_over_c = x / cap
-    # d1 = 0.5 C (1 - g/C)^2 / den
-    d1 = one_gc * one_gc
-    d1 *= 0.5 * cyc
-    d1 /= den
-    # d2 = 900 T [(X - 1) + sqrt((X - 1)^2 + 8 k I X / (c T))]
-    root = x_over_c * (8.0 * k / t)
-    root += xm1_sq
-    d2 = np.sqrt(root, out=root)
-    d2 += xm1
-    d2 *= 900.0 * t
-    # NQ1 = 0.25 c [(DS - 1) + sqrt((DS - 1)^2 + 8 (DS - 0.5) / c)] for DS > 0.5
-    r1 = 8.0 / cap
-    r1 *= x - 0.5
-    r1 += xm1_sq
-    np.maximum(r1, 0.0, out=r1)
-    nq1 = np.sqrt(r1, out=r1)
-    nq1 += xm1
-    nq1 *= 0.25 * cap
-    nq1 *= x > 0.5
-    # NQ2 = c (1 - GR) / (1 - GR min(DS, 1)) Q / 3600
-    nq2 = one_gc * cyc
-    nq2 /= den
-    nq2 *= q * (1.0 / 3600.0)
-    return x, d1, d2, nq1, nq2
 
 
 def _longest_slack(
@@ -244,7 +202,7 @@ def plan_signals(
         gc = green / cyc
         cap = s * gc
         cap += nan_pad  # capacity [pcu/h], NaN on padding
-        x, d1, d2, nq1, nq2 = _performance(q, cap, gc, cyc, analysis_period_h, k)
+        x, d1, d2, nq1, nq2 = _delay_queue_terms(q, cap, gc, cyc, analysis_period_h, k)
         delay = d1 + d2
         nq = nq1 + nq2
         stops = (0.9 * 3600.0) * nq / (q * cyc)
