@@ -108,34 +108,25 @@ def find_alerts(
     live = weights.source == 0
     anomaly = live & weights.anomaly
     jam = live & (weights.level == 3) & ~anomaly
+    mid = graph.link_midpoints
     out: list[Alert] = []
-    assert graph.geom_offsets is not None and graph.geom_coords is not None
     for kind, mask in (("anomaly", anomaly), ("jam", jam)):
         idx = np.flatnonzero(mask)
         idx = idx[np.argsort(-weights.jam_factor[idx], kind="stable")]
-        for e in idx:
-            pts = graph.geom_coords[graph.geom_offsets[e] : graph.geom_offsets[e + 1]]
-            half = len(pts) // 2
-            mid = pts[half] if len(pts) % 2 else pts[half - 1 : half + 1].mean(0)
-            high = (
-                weights.anomaly_z[e] >= anomaly_high_z
-                if kind == "anomaly"
-                else weights.jam_factor[e] >= 9.0
-            )
-            usual = usual_kmh[e] if np.isfinite(usual_kmh[e]) else free_flow_kmh[e]
-            out.append(
-                Alert(
-                    id=f"{kind}-{graph.edge_ids[e]}",
-                    kind=kind,
-                    severity="high" if high else "medium",
-                    link=int(e),
-                    lon=float(mid[0]),
-                    lat=float(mid[1]),
-                    speed_kmh=float(weights.speed_kmh[e]),
-                    usual_kmh=float(usual),
-                    jam_factor=float(weights.jam_factor[e]),
-                )
-            )
+        if kind == "anomaly":
+            high = weights.anomaly_z[idx] >= anomaly_high_z
+        else:
+            high = weights.jam_factor[idx] >= 9.0
+        usual = np.where(np.isfinite(usual_kmh[idx]), usual_kmh[idx], free_flow_kmh[idx])
+        rows = zip(
+            idx.tolist(), high.tolist(), mid[idx, 0].tolist(), mid[idx, 1].tolist(),
+            weights.speed_kmh[idx].tolist(), usual.tolist(), weights.jam_factor[idx].tolist(),
+            strict=True,
+        )
+        out.extend(
+            Alert(f"{kind}-{graph.edge_ids[e]}", kind, "high" if h else "medium", e, x, y, v, u, j)
+            for e, h, x, y, v, u, j in rows
+        )
     return out
 
 

@@ -149,12 +149,11 @@ class RoadGraph:
         w = np.asarray(weight, dtype=np.float64)
         if w.shape != (self.n_edges,):
             raise GraphError(f"weight has shape {w.shape}, expected ({self.n_edges},)")
-        # lexsort so that for duplicate (i, j) the smallest weight comes first
-        order = np.lexsort((w, self.edge_to, self.edge_from))
-        i, j, ww = self.edge_from[order], self.edge_to[order], w[order]
-        keep = np.ones(len(order), dtype=bool)
-        keep[1:] = (i[1:] != i[:-1]) | (j[1:] != j[:-1])
-        return sp.csr_array((ww[keep], (i[keep], j[keep])), shape=(self.n_nodes,) * 2)
+        if self.n_edges == 0:
+            return sp.csr_array((self.n_nodes,) * 2)
+        order, starts, i, j = self._pair_structure
+        ww = np.minimum.reduceat(w[order], starts)
+        return sp.csr_array((ww, (i, j)), shape=(self.n_nodes,) * 2)
 
     # ------------------------------------------------------------- geometry
     @cached_property
@@ -179,6 +178,25 @@ class RoadGraph:
             float(self.node_lon.max()),
             float(self.node_lat.max()),
         )
+
+    @cached_property
+    def link_midpoints(self) -> np.ndarray:
+        """(lon, lat) of the middle point of each link's geometry, (n_edges, 2) [deg]."""
+        assert self.geom_offsets is not None and self.geom_coords is not None
+        n = np.diff(self.geom_offsets)
+        lo = self.geom_offsets[:-1] + np.maximum(n - 1, 0) // 2
+        hi = self.geom_offsets[:-1] + n // 2
+        return 0.5 * (self.geom_coords[lo] + self.geom_coords[hi])
+
+    @cached_property
+    def _pair_structure(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Links sorted by (from, to), start of each distinct pair, and the pairs."""
+        order = np.lexsort((self.edge_to, self.edge_from))
+        i, j = self.edge_from[order], self.edge_to[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (i[1:] != i[:-1]) | (j[1:] != j[:-1])
+        starts = np.flatnonzero(first)
+        return order, starts, i[starts], j[starts]
 
     @cached_property
     def _bbox_xy(self) -> tuple[float, float, float, float]:
