@@ -75,6 +75,8 @@ def bandwidth(
     t = as_float("arrival_s", arrival_s, shape)
     c = as_float("cycle_s", cycle_s, (shape[0],))[:, None, None]
     m = as_bool("signal_mask", signal_mask, shape)
+    if np.any(m & ((g < 0) | (g > c[:, :, 0]))):
+        raise ValueError("green_s must be within [0, cycle_s] on every signal")
     a = o - t
     diff = np.mod(a[:, :, None] - a[:, None, :], c)  # [corridor, j (start), i]
     rem = np.where(diff < g[:, None, :], g[:, None, :] - diff, 0.0)
@@ -138,6 +140,8 @@ def green_wave_offsets(
     if np.any(c <= 0):
         raise ValueError("cycle_s must be > 0")
     cc = c[:, None]
+    if np.any(m & ((g < 0) | (g > cc))):
+        raise ValueError("green_s must be within [0, cycle_s] on every signal")
     if not two_way:
         off = np.where(m, np.mod(t_out, cc), 0.0)
         b = bandwidth(off, g, t_out, c, m)

@@ -36,6 +36,8 @@ def test_padding_and_shape_errors() -> None:
     assert off[0, 2] == 0.0 and b[0] == pytest.approx(20.0)
     with pytest.raises(ValueError, match=r"link_travel_s has shape \(1, 3\)"):
         green_wave_offsets([[10.0, 10.0, 10.0]], [[30.0, 30.0, 30.0]], [60.0])
+    with pytest.raises(ValueError, match=r"green_s must be within \[0, cycle_s\]"):
+        green_wave_offsets([[10.0]], [[30.0, 70.0]], [60.0])
     with pytest.raises(ValueError, match="cycle_s must be > 0"):
         green_wave_offsets([[10.0]], [[30.0, 30.0]], [0.0])
 
