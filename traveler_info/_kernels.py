@@ -203,7 +203,8 @@ def _lower_from_s(v, lm_from, lm_to, sel, sf, st):
 
 @njit(cache=True, nogil=True)
 def bidirectional_astar(
-    indptr, head, edge, rindptr, rhead, redge, tail, to, w, lm_from, lm_to, s, t, n_active
+    indptr, head, edge, rindptr, rhead, redge, tail, to, w, lm_from, lm_to, s, t, n_active,
+    scratch_f, scratch_i, scratch_b, heap_k, heap_v,
 ):
     """Bidirectional A* with landmarks and average potentials (Ikeda et al. 1994).
 
@@ -212,22 +213,27 @@ def bidirectional_astar(
     it stops when the two smallest keys add up to the best s-t path found (mu).
     ``rindptr, rhead, redge`` are the backward CSR (in-links of each node from
     their tails), ``tail``/``to`` the end nodes of each link; the rest as in
-    :func:`astar`. Returns (cost [s], link indices in order, nodes settled).
+    :func:`astar`. ``scratch_f`` (2, n) float, ``scratch_i`` (2, n) int64,
+    ``scratch_b`` (2, n) bool and ``heap_k``/``heap_v`` (2, n_links + 2) are
+    work arrays reused between calls (no allocation, no page faults per query).
+    Returns (cost [s], link indices in order, nodes settled).
     """
-    n = indptr.shape[0] - 1
     if s == t:
         return 0.0, np.empty(0, dtype=np.int64), 0
-    df = np.full(n, np.inf)
-    dr = np.full(n, np.inf)
-    pf = np.full(n, -1, dtype=np.int64)
-    pr = np.full(n, -1, dtype=np.int64)
-    sf_done = np.zeros(n, dtype=np.bool_)
-    sr_done = np.zeros(n, dtype=np.bool_)
-    cap = head.shape[0] + 2
-    hkf = np.empty(cap)
-    hvf = np.empty(cap, dtype=np.int64)
-    hkr = np.empty(cap)
-    hvr = np.empty(cap, dtype=np.int64)
+    df = scratch_f[0]
+    dr = scratch_f[1]
+    pf = scratch_i[0]
+    pr = scratch_i[1]
+    sf_done = scratch_b[0]
+    sr_done = scratch_b[1]
+    df[:] = np.inf
+    dr[:] = np.inf
+    sf_done[:] = False
+    sr_done[:] = False
+    hkf = heap_k[0]
+    hvf = heap_v[0]
+    hkr = heap_k[1]
+    hvr = heap_v[1]
     sel = _active_landmarks(lm_from, lm_to, s, t, n_active)
     na = sel.shape[0]
     tf = np.empty(na)

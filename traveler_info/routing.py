@@ -18,6 +18,7 @@ graphs in road networks. TAPAS 2011, LNCS 6595, 21-32.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,6 +123,7 @@ class Router:
         kernel = _kernels.bidirectional_astar
         self._search = kernel if compiled or not _kernels.HAVE_NUMBA else kernel.py_func
         self.last_settled = 0
+        self._local = threading.local()  # per-thread work arrays of the kernel
 
     def check_weights(self, weight: npt.ArrayLike) -> np.ndarray:
         """``weight`` as a contiguous float array, checked against free flow."""
@@ -137,10 +139,18 @@ class Router:
 
         ``weight`` must already be checked (:meth:`check_weights`): this is the hot path.
         """
+        sc = self._local.__dict__.get("scratch")
+        if sc is None:
+            n, m = self.graph.n_nodes, self.graph.n_edges
+            sc = self._local.scratch = (
+                np.empty((2, n)), np.empty((2, n), dtype=np.int64),
+                np.empty((2, n), dtype=np.bool_), np.empty((2, m + 2)),
+                np.empty((2, m + 2), dtype=np.int64),
+            )
         cost, path, settled = self._search(
             self.indptr, self.head, self.edge, self.rindptr, self.rhead, self.redge,
             self.tail, self.to, weight, self.lm_from, self.lm_to,
-            np.int64(s), np.int64(t), np.int64(self.active),
+            np.int64(s), np.int64(t), np.int64(self.active), *sc,
         )
         self.last_settled = int(settled)
         return float(cost), path
