@@ -244,6 +244,57 @@ def http_bench(args: argparse.Namespace, g: Any, pairs: np.ndarray) -> dict[str,
             server.kill()
 
 
+# --------------------------------------------------------------------------- store
+def store_refresh(inv: Any, refreshes: int) -> dict[str, Any]:
+    """The refresh with live speeds read from PostgreSQL: a throwaway database with the
+    city and one fresh reading per detector (the live state a real refresh aggregates)."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from hub.db import connect, drop_database, ensure_database, migrate, with_database
+    from hub.inventory import save_to_store
+    from hub.settings import get_settings
+    from hub.store import detect_store, ensure_partitions
+    from traveler_info.service import TravelerInfo
+
+    url = with_database(get_settings().database_url, f"tlive_bench_{uuid.uuid4().hex[:8]}")
+    ensure_database(url)
+    try:
+        with connect(url) as conn:
+            migrate(conn)
+            t0 = time.perf_counter()
+            save_to_store(conn, inv)
+            load_s = time.perf_counter() - t0
+            now = datetime.now(UTC)
+            if detect_store(conn).backend == "native":
+                ensure_partitions(conn, {now.date(), (now - timedelta(days=1)).date()})
+            rng = np.random.default_rng(0)
+            rows = 0
+            with conn.cursor() as cur, cur.copy(
+                "COPY detector_reading (ts, intersection_id, detector_id, seq, approach, lane,"
+                " interval_s, mc, lv, hv, um, occupancy_pct, speed_kmh) FROM STDIN"
+            ) as cp:
+                for it in inv.intersections:
+                    for d in it.detectors:
+                        for k in range(5):  # the last 5 minutes, one reading a minute
+                            ts = now - timedelta(seconds=30 + 60 * k)
+                            cp.write_row((ts, it.id, d.id, k, d.approach, max(d.lane, 0), 60,
+                                          14, 5, 1, 0, 12.0, float(rng.uniform(8, 50))))
+                            rows += 1
+            conn.commit()
+        tis = TravelerInfo.from_store(url)
+        tis.refresh(force=True)
+        times = []
+        for _ in range(refreshes):
+            t0 = time.perf_counter()
+            tis.refresh(force=True)
+            times.append((time.perf_counter() - t0) * 1000.0)
+        return {"refresh_store_ms": float(np.median(times)), "readings": rows,
+                "inventory_load_s": load_s, "sources": tis.state.weights.counts()}
+    finally:
+        drop_database(url)
+
+
 # --------------------------------------------------------------------------- main
 def main_bench(args: argparse.Namespace) -> dict[str, Any]:
     from traveler_info.routing import Router
@@ -369,6 +420,12 @@ def main_bench(args: argparse.Namespace) -> dict[str, Any]:
     fast = {k: pct(v[0], 95) for k, v in results.items() if k != "networkx"}
     fast_name = min(fast, key=lambda k: fast[k]) if fast else None
 
+    store: dict[str, Any] = {}
+    if args.store:
+        store = store_refresh(inv, max(3, args.refreshes // 2))
+        print(f"refresh with live speeds read from PostgreSQL ({store['readings']} readings in "
+              f"the live window, {store['sources']}): median {store['refresh_store_ms']:.1f} ms")
+
     http: dict[str, Any] = {}
     if args.http_seconds > 0:
         http = http_bench(args, g, pairs)
@@ -389,6 +446,7 @@ def main_bench(args: argparse.Namespace) -> dict[str, Any]:
         "vs_networkx": round(p95 / pct(results["networkx"][0], 95), 4),
         "vs_fast_lib": round(p95 / fast[fast_name], 4) if fast_name else None,
         "refresh_ms": round(refresh_ms, 2),
+        "refresh_store_ms": round(store["refresh_store_ms"], 1) if store else None,
         "http_rps": round(http.get("rps", 0.0), 1),
         "http_p95_ms": round(http.get("p95_ms", float("nan")), 2),
         "http_errors": http.get("errors"),
@@ -410,6 +468,8 @@ def main() -> None:
     ap.add_argument("--http-seconds", type=float, default=10.0)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    ap.add_argument("--store", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time the refresh reading live speeds from PostgreSQL")
     ap.add_argument("--mode", choices=("bench", "serve", "load"), default="bench",
                     help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)

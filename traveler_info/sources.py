@@ -120,24 +120,34 @@ class StoreSpeeds:
         )
 
     def live(self, now: datetime) -> tuple[np.ndarray, np.ndarray]:
+        # one row of arrays instead of a row per detector: much less client work at scale
         with self._connect() as conn:
-            rows = conn.execute(
-                """SELECT intersection_id, approach, sum(mc), sum(lv), sum(hv), sum(um),
-                          sum(interval_s), avg(occupancy_pct), avg(speed_kmh),
-                          extract(epoch FROM %(now)s::timestamptz - max(ts))
-                   FROM detector_reading
-                   WHERE ts > %(since)s AND ts <= %(now)s
-                   GROUP BY intersection_id, detector_id, approach""",
+            row = conn.execute(
+                """SELECT array_agg(intersection_id), array_agg(approach),
+                          array_agg(mc), array_agg(lv), array_agg(hv), array_agg(um),
+                          array_agg(cov), array_agg(occ), array_agg(spd), array_agg(age)
+                   FROM (SELECT intersection_id, approach, sum(mc)::float8 AS mc,
+                                sum(lv)::float8 AS lv, sum(hv)::float8 AS hv,
+                                sum(um)::float8 AS um, sum(interval_s)::float8 AS cov,
+                                avg(occupancy_pct)::float8 AS occ,
+                                avg(speed_kmh)::float8 AS spd,
+                                extract(epoch FROM %(now)s::timestamptz - max(ts))::float8 AS age
+                         FROM detector_reading
+                         WHERE ts > %(since)s AND ts <= %(now)s
+                         GROUP BY intersection_id, detector_id, approach) AS d""",
                 {"now": now, "since": now - timedelta(seconds=self.live_window_s)},
-            ).fetchall()
-        return self._live_arrays(rows)
-
-    def _live_arrays(self, rows: list[tuple[Any, ...]]) -> tuple[np.ndarray, np.ndarray]:
-        nan = np.full(self.n_links, np.nan)
-        if not rows:
+            ).fetchone()
+        if row is None or row[0] is None:
+            nan = np.full(self.n_links, np.nan)
             return nan, nan.copy()
-        link = self._links(rows)
-        a = np.array([r[2:] for r in rows], dtype=np.float64)  # None -> nan
+        keys = list(zip(row[0], row[1], strict=True))
+        cols = np.array(row[2:], dtype=np.float64).T  # (n_det, 8); NULL -> nan
+        return self._live_arrays(keys, cols)
+
+    def _live_arrays(
+        self, keys: list[tuple[str, str]], a: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        link = np.array([self.approach_link.get(k, -1) for k in keys], dtype=np.int64)
         speed, _ = detector_link_speeds(link, a[:, 0:4], a[:, 4], a[:, 5], a[:, 6], self.n_links)
         ok = link >= 0
         age = np.full(self.n_links, np.inf)
