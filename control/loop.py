@@ -101,7 +101,9 @@ class LoopParams:
     change_threshold_s: float = 0.5  # publish only when a green or the cycle moves this much
     # the envelope for actuated street controllers (mode "actuated"); None: fixed-time plans
     actuated: bool = True
-    max_green_factor: float = 2.0  # max green = this x the planned green
+    max_green_factor: float = 2.0  # max green >= this x the planned green
+    # max green >= the phase's Webster share of this cycle (demand-proportional caps) [s]
+    envelope_cycle_s: float = 0.0
     gap_s: float = 2.0  # motorcycle-heavy platoons: shorter headways than the 3 s car default
 
 
@@ -161,16 +163,23 @@ def actuation_envelope(
     queue_pcu: npt.NDArray[np.float64],
     saturation_pcu_h: npt.NDArray[np.float64],
     max_green_factor: float,
+    intergreen_s: npt.NDArray[np.float64] | None = None,
+    envelope_cycle_s: float = 0.0,
 ) -> tuple[list[float], list[float]]:
     """Earliest and latest end of each green for an actuated street controller.
 
     The earliest end is the minimum green, raised to what clears the reported
     standing queue at saturation flow (plus 2 s start-up); the latest end is
-    ``max_green_factor`` times the planned green, never below the earliest + 2 s.
+    ``max_green_factor`` times the planned green, never below the earliest + 2 s,
+    and at least the phase's share of the green of an ``envelope_cycle_s`` cycle
+    (so a busy phase may run longer than a light one, in proportion to demand).
     """
     clear = 2.0 + np.nan_to_num(queue_pcu) * 3600.0 / saturation_pcu_h
     lo = np.minimum(np.maximum(min_green_s, np.round(clear)), np.maximum(green_s, min_green_s))
     hi = np.maximum(np.round(green_s * max_green_factor), lo + 2.0)
+    if envelope_cycle_s > 0 and intergreen_s is not None and green_s.sum() > 0:
+        share = green_s / green_s.sum()
+        hi = np.maximum(hi, np.round(share * (envelope_cycle_s - intergreen_s.sum())))
     return [float(x) for x in lo], [float(x) for x in hi]
 
 
@@ -402,7 +411,7 @@ class ControlLoop:
                 if p.actuated:
                     envelope = actuation_envelope(
                         green[i, :k], gmin[i, :k], queue_pcu[i, :k], sat[i, :k],
-                        p.max_green_factor,
+                        p.max_green_factor, ig[i, :k], p.envelope_cycle_s,
                     )
                 plan = self._plan(
                     cfg, seq, now, "adaptive", [float(x) for x in green[i, :k]],

@@ -65,6 +65,7 @@ class TwinConfig:
     queue_weight: float = 1.0
     actuated: bool = True  # adaptive: plans carry an actuation envelope (SCATS-like)
     max_green_factor: float = 2.0
+    envelope_cycle_s: float = 0.0
     gap_s: float = 2.0
 
 
@@ -234,6 +235,7 @@ class HubLink:
                                 LoopParams(queue_weight=cfg.queue_weight,
                                            actuated=cfg.actuated,
                                            max_green_factor=cfg.max_green_factor,
+                                           envelope_cycle_s=cfg.envelope_cycle_s,
                                            gap_s=cfg.gap_s,
                                            window_s=cfg.control_period_s * 2.0,
                                            stale_after_s=cfg.control_period_s * 2.5))
