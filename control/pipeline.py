@@ -116,7 +116,8 @@ def plan_signals(
     4. Greens proportional to y above the minimums (equal degree of saturation),
        rounded to the controller resolution, the cycle rebuilt as
        :math:`\sum g + L` and brought back within :math:`[C_{min}, C_{max}]`
-       through the longest green if rounding pushed it out.
+       through the greens with the most slack above their minimum if rounding
+       pushed it out (never below a minimum).
     5. :math:`c = S g/C`, :math:`X = Q/c`, HCM d1 + d2, LOS; MKJI queue and stops.
        The intersection delay is the flow-weighted mean over phases.
 
@@ -129,8 +130,8 @@ def plan_signals(
     shape = q.shape
     n = shape[0]
     # Phase-major memory (Fortran order) keeps every (n, 1) x (n, p) operation and
-    # every sum over phases on contiguous rows of n values: 3-10x faster than C order
-    # with 8 phases. Shapes and axes stay (n_intersections, n_phases).
+    # every sum over phases on contiguous rows of n values (several times faster than
+    # C order with 8 phases). Shapes and axes stay (n_intersections, n_phases).
     q = np.asfortranarray(q)
     m = np.asfortranarray(as_bool("phase_mask", phase_mask, shape))
     mf = m.astype(np.float64)
