@@ -238,15 +238,16 @@ def _splits(y: FloatArray, avail: FloatArray, gmin: FloatArray, mf: FloatArray) 
     w_total = rowsum(weight)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(w_total > 0, avail / w_total, 0.0)
-    held_before = None
     for _ in range(y.shape[-1] + 1):
-        held = weight * share[:, None] < gmin
-        if held_before is not None and not (held != held_before).any():
-            break
-        held_before = held
-        hf = held.astype(np.float64)
+        # the phases held at their minimum depend only on the share: when the share
+        # stops changing, so do they
+        hf = (weight * share[:, None] < gmin).astype(np.float64)
         rem = avail - rowsum(gmin * hf)
         free_w = w_total - rowsum(weight * hf)
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(free_w > 1e-12, rem / free_w, 0.0)
+            new_share = np.where(free_w > 1e-12, rem / free_w, 0.0)
+        done = np.array_equal(new_share, share)
+        share = new_share
+        if done:
+            break
     return np.maximum(gmin, weight * share[:, None]) * mf
