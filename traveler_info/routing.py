@@ -124,14 +124,19 @@ class Router:
         self._search = kernel if compiled or not _kernels.HAVE_NUMBA else kernel.py_func
         self.last_settled = 0
         self._local = threading.local()  # per-thread work arrays of the kernel
+        self._checked: np.ndarray | None = None
 
     def check_weights(self, weight: npt.ArrayLike) -> np.ndarray:
         """``weight`` as a contiguous float array, checked against free flow."""
+        if weight is self._checked:  # the same live-weight array as the last query
+            return weight  # type: ignore[return-value]
         w = np.ascontiguousarray(weight, dtype=np.float64)
         if w.shape != (self.graph.n_edges,):
             raise GraphError(f"weight has shape {w.shape}, expected ({self.graph.n_edges},)")
         if np.any(w < self.graph.free_flow_s * (1 - 1e-12)):
             raise GraphError("weight is below the free-flow time on some links")
+        if w is weight and not w.flags.writeable:
+            self._checked = w  # read-only: cannot change behind our back
         return w
 
     def shortest(self, weight: np.ndarray, s: int, t: int) -> tuple[float, np.ndarray]:

@@ -209,7 +209,9 @@ class TravelerInfo:
                 profile_std_kmh=self._profile_std[:, slot],
             )
             # the graph's free-flow times are the routing bounds' floor: never go below them
-            w = replace(w, time_s=np.maximum(w.time_s, self.graph.free_flow_s))
+            time_s = np.maximum(w.time_s, self.graph.free_flow_s)
+            time_s.flags.writeable = False  # shared by concurrent queries: immutable
+            w = replace(w, time_s=time_s)
             matrix = self.router.matrix(w.time_s, self._place_nodes)
             usual = self._profile_kmh[:, slot]
             alerts = find_alerts(self.graph, w, self.links.free_flow_kmh, usual)
