@@ -189,7 +189,9 @@ def apply_plan(libsumo: Any, m: TlsModel, plan: Any) -> None:
 class HubLink:
     """The adaptive controller's path through MQTT, the ingest, PostgreSQL and the loop."""
 
-    def __init__(self, cfg: TwinConfig, models: list[TlsModel], t0: datetime) -> None:
+    def __init__(
+        self, cfg: TwinConfig, models: list[TlsModel], t0: datetime, inventory: Any = None
+    ) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -227,7 +229,13 @@ class HubLink:
             self.conn.execute("DELETE FROM signal_config")
             self.conn.execute("DELETE FROM signal_plan_current WHERE intersection_id = ANY(%s)",
                               (ids,))
-        save_configs(self.conn, [m.config(cfg.sat_pcu_h) for m in models])
+        if inventory is not None:  # the configuration the service derives in the street
+            from control.loop import config_from_inventory
+
+            save_configs(self.conn, [config_from_inventory(ix) for ix in inventory.intersections
+                                     if ix.id in set(ids)])
+        else:
+            save_configs(self.conn, [m.config(cfg.sat_pcu_h) for m in models])
         self.ingest = IngestService(self.settings)
         self.ingest.start()
         self.plan_pub = MqttPlanPublisher(self.settings)
@@ -348,7 +356,16 @@ def run_twin(
     import libsumo  # type: ignore[import-not-found]
 
     net, demand, netdir = prepare(cfg)
-    models = read_tls(net)
+    spec = NetworkSpec.parse(cfg.network)
+    inventory = None
+    if spec.kind.startswith("inventory:"):
+        from hub.inventory import load_inventory
+        from sim.sumo_inventory import inventory_detectors
+
+        inventory = load_inventory(spec.kind.split(":", 1)[1])
+        models = read_tls(net, inventory_detectors(inventory))
+    else:
+        models = read_tls(net)
     tag = f"{cfg.controller}-{cfg.level}-{uuid.uuid4().hex[:6]}"
     rundir = netdir / "runs"
     rundir.mkdir(exist_ok=True)
@@ -380,7 +397,7 @@ def run_twin(
                 apply_program(libsumo, m, plans[m.tls_id], "webster")
         if cfg.controller == "adaptive":
             t0 = (datetime.now(UTC) - timedelta(seconds=total_s + 900)).replace(microsecond=0)
-            hub = HubLink(cfg, models, t0)
+            hub = HubLink(cfg, models, t0, inventory)
         result = _simulate(libsumo, cfg, models, hub, total_s, result, progress)
     finally:
         libsumo.close()

@@ -108,8 +108,16 @@ def sanitize_id(raw: str, taken: set[str]) -> str:
     return s
 
 
-def read_tls(net: Path) -> list[TlsModel]:
-    """The traffic lights of ``net`` with their phases, lanes and detectors."""
+def read_tls(
+    net: Path, detector_names: dict[str, tuple[str, str, int]] | None = None
+) -> list[TlsModel]:
+    """The traffic lights of ``net`` with their phases, lanes and detectors.
+
+    ``detector_names`` maps a SUMO lane id to (detector id, approach, lane) where
+    the inventory names its detectors; other lanes get ``L<n>`` and a compass
+    approach.
+    """
+    names = detector_names or {}
     root = ET.parse(net).getroot()
     lane_len: dict[str, float] = {}
     lane_shape: dict[str, str] = {}
@@ -158,10 +166,10 @@ def read_tls(net: Path) -> list[TlsModel]:
             else:
                 phase = int(np.argmax(score)) if served.any() else None
             lane_no = int(lane.rsplit("_", 1)[1]) + 1
-            m.lanes.append(
-                LaneInfo(lane, f"L{n}", _compass(lane_shape.get(lane, "0,0 1,0")),
-                         min(lane_no, 16), lane_len.get(lane, 50.0), phase)
+            det, appr, no = names.get(
+                lane, (f"L{n}", _compass(lane_shape.get(lane, "0,0 1,0")), min(lane_no, 16))
             )
+            m.lanes.append(LaneInfo(lane, det, appr, no, lane_len.get(lane, 50.0), phase))
         # a phase must have at least one detector: give it the lanes it serves at all
         for k in range(len(greens)):
             if not any(ln.phase == k for ln in m.lanes):

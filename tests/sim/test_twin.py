@@ -104,10 +104,16 @@ def test_adaptive_closed_loop_through_broker_ingest_and_database(
 
 def test_network_from_the_hub_inventory_keeps_intersection_ids(work: Path) -> None:
     from sim.city import generate_city
-    from sim.sumo_inventory import build_from_inventory
+    from sim.sumo_inventory import build_from_inventory, inventory_detectors
 
     inv = generate_city(5, seed=2)
-    models = read_tls(build_from_inventory(inv, work / "inv"))
+    net = build_from_inventory(inv, work / "inv")
+    models = read_tls(net, inventory_detectors(inv))
+    for m in models:  # the inventory's own phases, stored plan and detector ids
+        ix = next(i for i in inv.intersections if i.id == m.intersection_id)
+        assert m.default_greens_s == list(ix.plan.greens_s)
+        assert m.intergreen_s == [ix.plan.amber_s + ix.plan.all_red_s] * len(ix.phases)
+        assert {ln.detector_id for ln in m.lanes} <= {d.id for d in ix.detectors}
     got = {m.intersection_id for m in models}
     # a dead-end 'intersection' (one approach, nothing to separate) gets no light
     assert {ix.id for ix in inv.intersections if len(ix.approaches) > 1} <= got
