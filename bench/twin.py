@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 import uuid
@@ -73,6 +74,7 @@ def main() -> None:
                 }
     finally:
         drop_database(db)
+        shutil.rmtree(work, ignore_errors=True)
     out: dict[str, object] = {"minutes": args.minutes, "seed": args.seed,
                               "profile": args.profile, "scenarios": scenarios}
     if "adaptive" in controllers:
