@@ -70,6 +70,8 @@ def main() -> None:
                         "throughput_veh_h": round(r.throughput_veh_h, 1),
                         "mc_share": round(r.mc_share, 3),
                     }
+                    | ({"reports_incomplete": r.reports_incomplete, "plans_late": r.plans_late}
+                       if r.controller == "adaptive" else {})
                     for r in results
                 }
     finally:

@@ -87,13 +87,16 @@ class TwinResult:
     mc_share: float = math.nan
     wall_s: float = 0.0
     plans_applied: int = 0
+    reports_incomplete: int = 0  # adaptive: lock-step waits that timed out (should be 0)
+    plans_late: int = 0
     delay_by_minute: list[tuple[float, float]] = field(default_factory=list)
     trace: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         keys = ("controller", "network", "level", "minutes", "seed", "trips", "arrived",
                 "mean_time_loss_s", "mean_waiting_s", "mean_stops", "throughput_veh_h",
-                "mean_queue_m", "max_queue_m", "mc_share", "wall_s", "plans_applied")
+                "mean_queue_m", "max_queue_m", "mc_share", "wall_s", "plans_applied",
+                "reports_incomplete", "plans_late")
         return {k: (round(v, 3) if isinstance(v, float) else v)
                 for k, v in ((k, getattr(self, k)) for k in keys)}
 
@@ -267,6 +270,8 @@ class HubLink:
             raise ConnectionError("the twin could not subscribe to the plan topics")
         self._seq: dict[str, int] = defaultdict(int)
         self.messages = 0
+        self.incomplete = 0  # ticks that ran before every report was stored
+        self.late = 0  # plans that did not come back over MQTT in time
 
     def _on_plan(self, client: Any, userdata: Any, msg: Any) -> None:
         try:
@@ -296,7 +301,7 @@ class HubLink:
             info.wait_for_publish(10)
         return sum(len(d) for d in reports.values())
 
-    def wait_stored(self, sim_s: float, expected_rows: int, timeout_s: float = 15.0) -> int:
+    def wait_stored(self, sim_s: float, expected_rows: int, timeout_s: float = 60.0) -> int:
         deadline = time.monotonic() + timeout_s
         while True:
             row = self.conn.execute(
@@ -304,11 +309,14 @@ class HubLink:
             ).fetchone()
             self.conn.commit()
             got = int(row[0]) if row else 0
-            if got >= expected_rows or time.monotonic() > deadline:
+            if got >= expected_rows:
+                return got
+            if time.monotonic() > deadline:
+                self.incomplete += 1  # the tick runs on what is there (and says so)
                 return got
             time.sleep(0.01)
 
-    def tick(self, sim_s: float, timeout_s: float = 10.0) -> dict[str, Any]:
+    def tick(self, sim_s: float, timeout_s: float = 60.0) -> dict[str, Any]:
         res = self.loop.tick(self.ts(sim_s))
         want = {p.intersection_id: p.seq for p in res.published}
         deadline = time.monotonic() + timeout_s
@@ -320,7 +328,10 @@ class HubLink:
                 if left <= 0:
                     break
                 self._cv.wait(left)
-            return {i: self._plans[i] for i in want if i in self._plans}
+            got = {i: self._plans[i] for i in want
+                   if i in self._plans and self._plans[i].seq >= want[i]}
+            self.late += len(want) - len(got)
+            return got
 
     def close(self) -> None:
         for c in (self.sub, self.pub):
@@ -402,6 +413,7 @@ def run_twin(
     finally:
         libsumo.close()
         if hub is not None:
+            result.reports_incomplete, result.plans_late = hub.incomplete, hub.late
             hub.close()
     result.wall_s = time.monotonic() - wall0
     _read_tripinfo(tripinfo, result, total_s)

@@ -100,6 +100,7 @@ def test_adaptive_closed_loop_through_broker_ingest_and_database(
     sources = dict(audit)
     assert sources.get("adaptive", 0) >= len(models)  # plans computed from the stored counts
     assert r.plans_applied >= len(models)  # ... came back over MQTT and ran in SUMO
+    assert r.reports_incomplete == 0 and r.plans_late == 0  # a true lock-step
 
 
 def test_network_from_the_hub_inventory_keeps_intersection_ids(work: Path) -> None:
