@@ -228,9 +228,13 @@ class HubLink:
         migrate(self.conn)
         ids = [m.intersection_id for m in models]
         with self.conn.transaction():
-            # the twin's intersections start from their fixed plans, with a clean slate
+            # the twin's intersections start from their fixed plans, with a clean slate;
+            # counts of an earlier run of the same network would overlap this run's
+            # simulated hours (both sit in the recent past) and mix into its counts
             self.conn.execute("DELETE FROM signal_config")
             self.conn.execute("DELETE FROM signal_plan_current WHERE intersection_id = ANY(%s)",
+                              (ids,))
+            self.conn.execute("DELETE FROM detector_reading WHERE intersection_id = ANY(%s)",
                               (ids,))
         if inventory is not None:  # the configuration the service derives in the street
             from control.loop import config_from_inventory
