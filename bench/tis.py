@@ -46,10 +46,30 @@ def load_city(args: argparse.Namespace) -> Any:
         return load_inventory(args.inventory), args.inventory
     if args.synthetic:
         return args.intersections, f"synthetic grid, {args.intersections} nodes (no generator)"
-    path = Path(args.cache_dir) / f"city-{args.intersections}-{args.seed}.json"
+    suffix = "" if args.fleet else "-nofleet"
+    path = Path(args.cache_dir) / f"city-{args.intersections}-{args.seed}{suffix}.json"
     if path.exists():
         return load_inventory(path), str(path)
+    import sim.city
     from sim.city import generate_city
+
+    if not args.fleet:
+        # Traveler information does not use the waste fleet, and the generator's fleet
+        # step grows ~cubically (over an hour at 10k intersections): keep the road
+        # network, intersections, lots and the TPA, leave out trucks and their routes.
+        def roads_only(ids: Any, nodes: Any, links: Any, rng: Any, n: int) -> dict[str, list]:
+            from hub.inventory import Landfill
+
+            lat = np.array([nd.lat for nd in nodes])
+            lon = np.array([nd.lon for nd in nodes])
+            tpa = sim.city.TPA_RAWA_KUCING
+            k = int(np.argmin((lat - tpa[0]) ** 2 + (lon - tpa[1]) ** 2))
+            landfill = Landfill(id="TPA-RAWAKUCING", name="TPA Rawa Kucing (Neglasari)",
+                                lat=tpa[0], lon=tpa[1], node_id=ids[k], approximate=True)
+            return {"vehicles": [], "depots": [], "landfills": [landfill],
+                    "pickup_points": [], "routes": []}
+
+        sim.city._fleet = roads_only  # type: ignore[assignment]
 
     print(f"generating a {args.intersections}-intersection city (cached in {path}) ...",
           flush=True)
@@ -210,6 +230,8 @@ def http_bench(args: argparse.Namespace, g: Any, pairs: np.ndarray) -> dict[str,
         me += ["--inventory", args.inventory]
     if args.synthetic:
         me += ["--synthetic"]
+    if args.fleet:
+        me += ["--fleet"]
     server = subprocess.Popen(me + ["--mode", "serve"])
     try:
         deadline = time.monotonic() + 600
@@ -326,10 +348,12 @@ def main_bench(args: argparse.Namespace) -> dict[str, Any]:
     pairs = rng.integers(0, g.n_nodes, size=(args.pairs, 2))
     router: Router = tis.router
     cw = router.check_weights(w)
-    router.shortest(cw, 0, 1)  # JIT compile / load from cache
+    router.shortest(cw, 0, 1, st.landmarks)  # JIT compile / load from cache
+
+    lm = st.landmarks  # landmark tables on this refresh's weights, as the service uses
 
     def ours(s: int, t: int) -> float:
-        return router.route(cw, s, t)[0].time_s if s != t else 0.0
+        return router.route(cw, s, t, lm=lm)[0].time_s if s != t else 0.0
 
     from traveler_info.routing import NoRouteError
 
@@ -461,6 +485,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--inventory", help="use this inventory file instead of the generator")
     ap.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    ap.add_argument("--fleet", action=argparse.BooleanOptionalAction, default=False,
+                    help="generate the waste fleet too (slow at 10k; routing does not use it)")
     ap.add_argument("--synthetic", action="store_true",
                     help="a jittered grid instead of the inventory generator (development)")
     ap.add_argument("--pairs", type=int, default=1000)

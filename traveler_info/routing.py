@@ -110,21 +110,29 @@ class Router:
             self.landmarks = select_landmarks(graph, int(landmarks), seed=seed)
         else:
             self.landmarks = np.asarray(landmarks, dtype=np.int64)
-        n = graph.n_nodes
-        if len(self.landmarks):
-            mat = graph.matrix(graph.free_flow_s)
-            d_from = dijkstra(mat, directed=True, indices=self.landmarks)  # (K, n)
-            d_to = dijkstra(mat.T.tocsr(), directed=True, indices=self.landmarks)
-            self.lm_from = np.ascontiguousarray(d_from.T)
-            self.lm_to = np.ascontiguousarray(d_to.T)
-        else:
-            self.lm_from = np.zeros((n, 0))
-            self.lm_to = np.zeros((n, 0))
+        self.lm_from, self.lm_to = self.landmark_tables(graph.free_flow_s)
         kernel = _kernels.bidirectional_astar
         self._search = kernel if compiled or not _kernels.HAVE_NUMBA else kernel.py_func
         self.last_settled = 0
         self._local = threading.local()  # per-thread work arrays of the kernel
         self._checked: np.ndarray | None = None
+
+    def landmark_tables(self, floor_weight: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """(d(L, v), d(v, L)) tables, (n_nodes, n_landmarks) [s], on ``floor_weight``.
+
+        The bounds they give are valid for any weights >= ``floor_weight`` link by
+        link: free flow (the default tables) for every weight the service can
+        produce, or the live weights of one refresh for the queries on that refresh
+        (tighter bounds: ~5x fewer nodes settled) and their alternatives (whose
+        penalties only raise weights).
+        """
+        n = self.graph.n_nodes
+        if not len(self.landmarks):
+            return np.zeros((n, 0)), np.zeros((n, 0))
+        mat = self.graph.matrix(floor_weight)
+        d_from = dijkstra(mat, directed=True, indices=self.landmarks)  # (K, n)
+        d_to = dijkstra(mat.T.tocsr(), directed=True, indices=self.landmarks)
+        return np.ascontiguousarray(d_from.T), np.ascontiguousarray(d_to.T)
 
     def check_weights(self, weight: npt.ArrayLike) -> np.ndarray:
         """``weight`` as a contiguous float array, checked against free flow."""
@@ -139,11 +147,20 @@ class Router:
             self._checked = w  # read-only: cannot change behind our back
         return w
 
-    def shortest(self, weight: np.ndarray, s: int, t: int) -> tuple[float, np.ndarray]:
+    def shortest(
+        self,
+        weight: np.ndarray,
+        s: int,
+        t: int,
+        lm: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[float, np.ndarray]:
         """(cost [s], link indices) of a fastest path, (inf, []) when unreachable.
 
-        ``weight`` must already be checked (:meth:`check_weights`): this is the hot path.
+        ``weight`` must already be checked (:meth:`check_weights`): this is the hot
+        path. ``lm``: landmark tables computed on weights <= ``weight`` (default:
+        the free-flow tables).
         """
+        lm_from, lm_to = lm if lm is not None else (self.lm_from, self.lm_to)
         sc = self._local.__dict__.get("scratch")
         if sc is None:
             n, m = self.graph.n_nodes, self.graph.n_edges
@@ -154,7 +171,7 @@ class Router:
             )
         cost, path, settled = self._search(
             self.indptr, self.head, self.edge, self.rindptr, self.rhead, self.redge,
-            self.tail, self.to, weight, self.lm_from, self.lm_to,
+            self.tail, self.to, weight, lm_from, lm_to,
             np.int64(s), np.int64(t), np.int64(self.active), *sc,
         )
         self.last_settled = int(settled)
@@ -180,13 +197,15 @@ class Router:
         max_overlap: float = ALT_MAX_OVERLAP,
         penalty: float = ALT_PENALTY,
         max_tries: int | None = None,
+        lm: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[Path]:
         """The fastest path from node ``s`` to node ``t``, then up to ``alternatives`` more.
 
         Raises :class:`NoRouteError` when ``t`` cannot be reached from ``s``.
+        ``lm``: landmark tables on weights <= ``weight`` (see :meth:`landmark_tables`).
         """
         w = self.check_weights(weight)
-        cost, edges = self.shortest(w, s, t)
+        cost, edges = self.shortest(w, s, t, lm)
         if not np.isfinite(cost):
             raise NoRouteError(f"node {t} cannot be reached from node {s}")
         routes = [self._path(edges, w)]
@@ -202,7 +221,7 @@ class Router:
         for _ in range(tries):
             if len(routes) > alternatives:
                 break
-            c, cand = self.shortest(pen, s, t)
+            c, cand = self.shortest(pen, s, t, lm)
             if not np.isfinite(c) or len(cand) == 0:
                 break
             new = ~used[cand]

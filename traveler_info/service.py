@@ -67,6 +67,7 @@ class State:
     alerts: list[Alert]
     next_refresh_at: datetime
     usual_kmh: np.ndarray
+    landmarks: tuple[np.ndarray, np.ndarray]  # ALT tables on these weights
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -213,6 +214,8 @@ class TravelerInfo:
             time_s.flags.writeable = False  # shared by concurrent queries: immutable
             w = replace(w, time_s=time_s)
             matrix = self.router.matrix(w.time_s, self._place_nodes)
+            # landmark distances on this refresh's weights: exact-er bounds for its queries
+            lm = self.router.landmark_tables(w.time_s)
             usual = self._profile_kmh[:, slot]
             alerts = find_alerts(self.graph, w, self.links.free_flow_kmh, usual)
             h = hashlib.blake2b(digest_size=8)
@@ -227,6 +230,7 @@ class TravelerInfo:
                 alerts=alerts,
                 next_refresh_at=now + timedelta(seconds=self.refresh_interval_s),
                 usual_kmh=usual,
+                landmarks=lm,
             )
             return True
 
@@ -300,7 +304,7 @@ class TravelerInfo:
         s, ds = self._snap(origin[0], origin[1], "origin", lang)
         d, dd = self._snap(destination[0], destination[1], "destination", lang)
         try:
-            paths = self.router.route(w.time_s, s, d, alternatives=alternatives)
+            paths = self.router.route(w.time_s, s, d, alternatives=alternatives, lm=st.landmarks)
         except NoRouteError:
             raise RouteQueryError("no_route", t("err.no_route", lang)) from None
         g = self.graph

@@ -71,6 +71,17 @@ def test_fastest_route_matches_networkx_and_reference(case) -> None:
         assert cost == pytest.approx(expected, rel=1e-9, abs=1e-9)
         assert is_path(path.tolist(), g.edge_from.tolist(), g.edge_to.tolist(), s, t)
         assert path_cost(path.tolist(), w.tolist()) == pytest.approx(cost, rel=1e-9, abs=1e-9)
+    # landmark tables on the live weights: exact for them, valid for any higher weights
+    lm = router.landmark_tables(w)
+    raised = w * np.linspace(1.0, 2.0, len(w)) if len(w) else w
+    for ww in (w, raised):
+        want = _networkx_cost(g, ww, s, t)
+        cost, path = router.shortest(router.check_weights(ww), s, t, lm)
+        if math.isinf(want):
+            assert math.isinf(cost)
+        else:
+            assert cost == pytest.approx(want, rel=1e-9, abs=1e-9)
+            assert path_cost(path.tolist(), ww.tolist()) == pytest.approx(cost, rel=1e-9, abs=1e-9)
 
 
 @settings(max_examples=60, deadline=None)
