@@ -8,8 +8,10 @@ digest of the weights, so workers with the same data answer with the same ETag.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+import socket
 from types import FrameType
 
 import uvicorn
@@ -22,16 +24,24 @@ def run(
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on"
     )
+    # the graph and the inventory are long-lived: keep the cyclic GC from rescanning
+    # them on every full collection (pauses of tens of ms), and share them after fork
+    gc.collect()
+    gc.freeze()
     if workers <= 1:
         uvicorn.Server(config).run()
         return
-    sock = config.bind_socket()
     children: list[int] = []
     for _ in range(workers):
         pid = os.fork()
-        if pid == 0:  # worker
-            code = 0
+        if pid == 0:  # worker: its own SO_REUSEPORT socket, so the kernel spreads
+            code = 0  # connections evenly over the workers
             try:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                sock.bind((host, port))
+                sock.listen(2048)
                 uvicorn.Server(config).run(sockets=[sock])
             except BaseException:  # noqa: B036 - a worker must never return into the parent's code
                 code = 1
@@ -49,4 +59,3 @@ def run(
     signal.signal(signal.SIGINT, stop)
     for pid in children:
         os.waitpid(pid, 0)
-    sock.close()

@@ -157,6 +157,7 @@ def serve(args: argparse.Namespace) -> None:
 
     inv, _ = load_city(args)
     tis = build_service(inv, args.seed)
+    del inv  # the service keeps arrays only
     tis.refresh(force=True)
     g = tis.graph
     tis.route((g.node_lon[0], g.node_lat[0]), (g.node_lon[1], g.node_lat[1]))  # JIT warm-up

@@ -204,7 +204,7 @@ def _lower_from_s(v, lm_from, lm_to, sel, sf, st):
 @njit(cache=True, nogil=True)
 def bidirectional_astar(
     indptr, head, edge, rindptr, rhead, redge, tail, to, w, lm_from, lm_to, s, t, n_active,
-    scratch_f, scratch_i, scratch_b, heap_k, heap_v,
+    scratch_f, scratch_i, scratch_b, heap_k, heap_v, eps,
 ):
     """Bidirectional A* with landmarks and average potentials (Ikeda et al. 1994).
 
@@ -216,7 +216,9 @@ def bidirectional_astar(
     :func:`astar`. ``scratch_f`` (2, n) float, ``scratch_i`` (2, n) int64,
     ``scratch_b`` (2, n) bool and ``heap_k``/``heap_v`` (2, n_links + 2) are
     work arrays reused between calls (no allocation, no page faults per query).
-    Returns (cost [s], link indices in order, nodes settled).
+    ``eps`` > 1 inflates the potentials (weighted A*): fewer nodes settled, and a
+    path that may be up to about ``eps`` times longer than the shortest; 1.0 is
+    exact. Returns (cost [s], link indices in order, nodes settled).
     """
     if s == t:
         return 0.0, np.empty(0, dtype=np.int64), 0
@@ -247,8 +249,8 @@ def bidirectional_astar(
         st[i] = lm_to[s, sel[i]]
     if _potential(s, lm_from, lm_to, sel, tf, tt) == np.inf:
         return np.inf, np.empty(0, dtype=np.int64), 0
-    ps = 0.5 * (_potential(s, lm_from, lm_to, sel, tf, tt) - 0.0)
-    pt = 0.5 * (0.0 - _lower_from_s(t, lm_from, lm_to, sel, sf, st))
+    ps = 0.5 * eps * (_potential(s, lm_from, lm_to, sel, tf, tt) - 0.0)
+    pt = 0.5 * eps * (0.0 - _lower_from_s(t, lm_from, lm_to, sel, sf, st))
     df[s] = 0.0
     dr[t] = 0.0
     nf = _heap_push(hkf, hvf, 0, ps, s)
@@ -280,7 +282,7 @@ def bidirectional_astar(
                     hs = _lower_from_s(v, lm_from, lm_to, sel, sf, st)
                     df[v] = nd
                     pf[v] = e
-                    nf = _heap_push(hkf, hvf, nf, nd + 0.5 * (ht - hs), v)
+                    nf = _heap_push(hkf, hvf, nf, nd + 0.5 * eps * (ht - hs), v)
                     if nd + dr[v] < mu:
                         mu = nd + dr[v]
                         meet = v
@@ -305,7 +307,7 @@ def bidirectional_astar(
                     ht = _potential(v, lm_from, lm_to, sel, tf, tt)
                     dr[v] = nd
                     pr[v] = e
-                    nr = _heap_push(hkr, hvr, nr, nd - 0.5 * (ht - hs), v)
+                    nr = _heap_push(hkr, hvr, nr, nd - 0.5 * eps * (ht - hs), v)
                     if df[v] + nd < mu:
                         mu = df[v] + nd
                         meet = v

@@ -6,7 +6,8 @@ free flow, which is what the live weights guarantee. A weight refresh therefore
 costs nothing here.
 
 Alternatives use the penalty method (Bader et al. 2011): after each route its
-links' weights are raised by a factor and the search repeated; a candidate is
+links' weights are raised by a factor and the search repeated (as a weighted A*:
+a candidate only needs to be good, its true time is recomputed); a candidate is
 kept when it is not much slower than the fastest (``max_stretch``) and shares
 little of its length with every route kept so far (``max_overlap``).
 
@@ -33,6 +34,7 @@ ACTIVE_LANDMARKS = 4  # landmarks used per query, the best for its (s, t) [-]
 ALT_PENALTY = 1.6  # weight factor on the links of routes already found [-]
 ALT_MAX_STRETCH = 1.4  # an alternative takes at most this times the fastest [-]
 ALT_MAX_OVERLAP = 0.6  # share of an alternative's length shared with a kept route [-]
+ALT_SEARCH_EPS = 1.5  # potential inflation of the penalised searches (weighted A*) [-]
 
 
 class NoRouteError(LookupError):
@@ -153,12 +155,14 @@ class Router:
         s: int,
         t: int,
         lm: tuple[np.ndarray, np.ndarray] | None = None,
+        eps: float = 1.0,
     ) -> tuple[float, np.ndarray]:
         """(cost [s], link indices) of a fastest path, (inf, []) when unreachable.
 
         ``weight`` must already be checked (:meth:`check_weights`): this is the hot
         path. ``lm``: landmark tables computed on weights <= ``weight`` (default:
-        the free-flow tables).
+        the free-flow tables). ``eps`` > 1: weighted A*, a good path rather than the
+        shortest (used for alternatives only).
         """
         lm_from, lm_to = lm if lm is not None else (self.lm_from, self.lm_to)
         sc = self._local.__dict__.get("scratch")
@@ -172,7 +176,7 @@ class Router:
         cost, path, settled = self._search(
             self.indptr, self.head, self.edge, self.rindptr, self.rhead, self.redge,
             self.tail, self.to, weight, lm_from, lm_to,
-            np.int64(s), np.int64(t), np.int64(self.active), *sc,
+            np.int64(s), np.int64(t), np.int64(self.active), *sc, float(eps),
         )
         self.last_settled = int(settled)
         return float(cost), path
@@ -221,7 +225,7 @@ class Router:
         for _ in range(tries):
             if len(routes) > alternatives:
                 break
-            c, cand = self.shortest(pen, s, t, lm)
+            c, cand = self.shortest(pen, s, t, lm, eps=ALT_SEARCH_EPS)
             if not np.isfinite(c) or len(cand) == 0:
                 break
             new = ~used[cand]
