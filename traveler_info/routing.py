@@ -20,7 +20,9 @@ graphs in road networks. TAPAS 2011, LNCS 6595, 21-32.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -114,7 +116,9 @@ class Router:
             self.landmarks = np.asarray(landmarks, dtype=np.int64)
         self.lm_from, self.lm_to = self.landmark_tables(graph.free_flow_s)
         kernel = _kernels.bidirectional_astar
-        self._search = kernel if compiled or not _kernels.HAVE_NUMBA else kernel.py_func
+        self._search: Callable[..., Any] = (
+            kernel if compiled or not _kernels.HAVE_NUMBA else kernel.py_func
+        )
         self.last_settled = 0
         self._local = threading.local()  # per-thread work arrays of the kernel
         self._checked: np.ndarray | None = None
