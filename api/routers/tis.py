@@ -69,7 +69,9 @@ def _dumps(obj: Any) -> bytes:
         404: {"model": ErrorPublic, "description": "no route between the points"},
         422: {
             "model": ErrorPublic,
-            "description": "bad coordinates, a point outside the city or too far from a road",
+            "description": "a point outside the city or too far from a road (this shape); "
+            "a missing or malformed parameter gets FastAPI's validation list instead, "
+            "each entry naming the parameter in `loc`",
             "content": {
                 JSON: {
                     "example": {
