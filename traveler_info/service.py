@@ -26,7 +26,13 @@ from traveler_info.graph import RoadGraph, SnapError
 from traveler_info.i18n import Lang, t
 from traveler_info.network import LinkInfo, Place, graph_from_inventory, places_from_inventory
 from traveler_info.routing import DEFAULT_LANDMARKS, NoRouteError, Path, Router
-from traveler_info.sources import SpeedSource, StaticSpeeds, StoreSpeeds, approach_link_map
+from traveler_info.sources import (
+    ProbeMatcher,
+    SpeedSource,
+    StaticSpeeds,
+    StoreSpeeds,
+    approach_link_map,
+)
 from traveler_info.weights import (
     SOURCE_NAMES,
     LinkWeights,
@@ -137,8 +143,14 @@ class TravelerInfo:
         with connect(database_url) as conn:
             inv = read_from_store(conn)
         graph, _ = graph_from_inventory(inv)
+        assert graph.geom_offsets is not None and graph.geom_coords is not None
+        probes = (
+            ProbeMatcher(graph.geom_offsets, graph.geom_coords, graph.n_edges)
+            if graph.n_edges
+            else None
+        )
         source = StoreSpeeds(
-            database_url, approach_link_map(inv, graph.edge_ids), graph.n_edges
+            database_url, approach_link_map(inv, graph.edge_ids), graph.n_edges, probes=probes
         )
         return cls.from_inventory(inv, source, **kw)
 

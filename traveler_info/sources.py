@@ -15,7 +15,12 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from control.congestion import detector_speed_kmh, effective_vehicle_length_m
+from control.congestion import (
+    detector_speed_kmh,
+    effective_vehicle_length_m,
+    fuse_speeds,
+    local_xy_m,
+)
 from traveler_info.weights import SLOT_S, SLOTS_PER_DAY
 
 LIVE_WINDOW_S = 600.0  # readings older than this are not part of the live state [s]
@@ -108,6 +113,7 @@ class StoreSpeeds:
     n_links: int
     live_window_s: float = LIVE_WINDOW_S
     profile_days: int = PROFILE_DAYS
+    probes: ProbeMatcher | None = None  # GPS probes (waste trucks), aggregated per link
 
     def _connect(self) -> Any:
         from hub.db import connect
@@ -138,22 +144,45 @@ class StoreSpeeds:
                 {"now": now, "since": now - timedelta(seconds=self.live_window_s)},
             ).fetchone()
         if row is None or row[0] is None:
-            nan = np.full(self.n_links, np.nan)
-            return nan, nan.copy()
-        keys = list(zip(row[0], row[1], strict=True))
-        cols = np.array(row[2:], dtype=np.float64).T  # (n_det, 8); NULL -> nan
-        return self._live_arrays(keys, cols)
+            speed, age = np.full(self.n_links, np.nan), np.full(self.n_links, np.nan)
+            n_det = np.zeros(self.n_links)
+        else:
+            keys = list(zip(row[0], row[1], strict=True))
+            cols = np.array(row[2:], dtype=np.float64).T  # (n_det, 8); NULL -> nan
+            speed, age, n_det = self._live_arrays(keys, cols)
+        if self.probes is None:
+            return speed, age
+        with self._connect() as conn:
+            gps = conn.execute(
+                """SELECT array_agg(lat), array_agg(lon), array_agg(speed_kmh::float8),
+                          array_agg(heading_deg::float8),
+                          array_agg(extract(epoch FROM %(now)s::timestamptz - ts)::float8)
+                   FROM gps_position WHERE ts > %(since)s AND ts <= %(now)s""",
+                {"now": now, "since": now - timedelta(seconds=self.live_window_s)},
+            ).fetchone()
+        if gps is None or gps[0] is None:
+            return speed, age
+        p_speed, p_n, p_age = self.probes.link_speeds(*(np.asarray(a, float) for a in gps))
+        fused = fuse_speeds(
+            np.stack([speed, p_speed], axis=1),
+            np.stack([n_det, p_n], axis=1),
+            np.stack([np.nan_to_num(age, nan=0.0), np.nan_to_num(p_age, nan=0.0)], axis=1),
+        )
+        fused_age = np.fmin(age, p_age)
+        return fused, np.where(np.isfinite(fused), fused_age, np.nan)
 
     def _live_arrays(
         self, keys: list[tuple[str, str]], a: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         link = np.array([self.approach_link.get(k, -1) for k in keys], dtype=np.int64)
-        speed, _ = detector_link_speeds(link, a[:, 0:4], a[:, 4], a[:, 5], a[:, 6], self.n_links)
+        speed, samples = detector_link_speeds(
+            link, a[:, 0:4], a[:, 4], a[:, 5], a[:, 6], self.n_links
+        )
         ok = link >= 0
         age = np.full(self.n_links, np.inf)
         np.minimum.at(age, link[ok], a[ok, 7])
         age = np.where(np.isfinite(age) & np.isfinite(speed), age, np.nan)
-        return speed, age
+        return speed, age, np.maximum(samples, np.where(np.isfinite(speed), 1.0, 0.0))
 
     def profile(self, now: datetime) -> tuple[np.ndarray, np.ndarray]:
         with self._connect() as conn:
@@ -197,6 +226,59 @@ class StoreSpeeds:
             with np.errstate(divide="ignore", invalid="ignore"):
                 std = np.where(c > 0, s / c, np.nan).reshape(self.n_links, SLOTS_PER_DAY)
         return mean, std
+
+
+class ProbeMatcher:
+    """GPS probe points -> per-link speeds with the control core's map matching.
+
+    Every segment of every link's geometry is a piece of the
+    :func:`control.congestion.build_link_index` index (built once); a fix is
+    matched with its heading (keeps the two directions apart), stopped fixes
+    (below ``min_speed_kmh``: a truck loading at a pickup point is not traffic)
+    are left out, and the rest aggregated by
+    :func:`control.congestion.probe_link_speed`. Only the per-link aggregate
+    leaves this class; fixes and vehicle ids are never kept.
+    """
+
+    def __init__(
+        self,
+        geom_offsets: np.ndarray,
+        geom_coords: np.ndarray,
+        n_links: int,
+        max_distance_m: float = 30.0,
+        min_speed_kmh: float = 5.0,
+    ) -> None:
+        from control.congestion import build_link_index
+
+        self.n_links = n_links
+        self.min_speed_kmh = min_speed_kmh
+        self.lat0 = float(np.mean(geom_coords[:, 1]))
+        self.lon0 = float(np.mean(geom_coords[:, 0]))
+        x, y = local_xy_m(geom_coords[:, 1], geom_coords[:, 0], self.lat0, self.lon0)
+        starts = np.arange(len(geom_coords) - 1)
+        # a segment joins point i to i+1 when both belong to the same link
+        link_of_point = np.repeat(np.arange(n_links), np.diff(geom_offsets))
+        same = link_of_point[:-1] == link_of_point[1:]
+        seg = starts[same]
+        self.segment_link = link_of_point[:-1][same]
+        self.index = build_link_index(x[seg], y[seg], x[seg + 1], y[seg + 1], max_distance_m)
+
+    def link_speeds(
+        self,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        speed_kmh: np.ndarray,
+        heading_deg: np.ndarray,
+        age_s: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(speed_kmh, samples, mean age_s) per link from probe fixes."""
+        from control.congestion import map_match, probe_link_speed
+
+        moving = np.isfinite(speed_kmh) & (speed_kmh >= self.min_speed_kmh)
+        x, y = local_xy_m(lat[moving], lon[moving], self.lat0, self.lon0)
+        seg, _, _ = map_match(x, y, self.index, heading_deg[moving])
+        link = np.where(seg >= 0, self.segment_link[np.maximum(seg, 0)], -1)
+        return probe_link_speed(link, speed_kmh[moving], age_s[moving], self.n_links)
 
 
 @dataclass

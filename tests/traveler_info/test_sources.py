@@ -52,3 +52,37 @@ def test_store_speeds_live_profile_and_fallback(db_url, city) -> None:
     assert np.all(w.source[others] == 2)
     assert w.level[i_slow] == 3  # 6 of 40-60 km/h free flow: jammed
     assert any(a["link_id"] == slow for a in tis.alerts()["alerts"])
+
+
+def test_gps_probes_fill_links_without_detector_data(db_url, city) -> None:
+    import math
+
+    from hub.db import connect
+    from hub.store import detect_store, ensure_partitions
+
+    load_city(db_url, city)
+    link = city.links[5]
+    (lon0, lat0), (lon1, lat1) = link.geometry.coordinates[0], link.geometry.coordinates[-1]
+    heading = math.degrees(math.atan2((lon1 - lon0) * math.cos(math.radians(lat0)),
+                                      lat1 - lat0)) % 360
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = []
+    for k, (f, v) in enumerate([(0.3, 20.0), (0.5, 20.0), (0.7, 20.0), (0.4, 1.0), (0.6, 0.0)]):
+        rows.append((now - timedelta(seconds=30 + k), f"TRUCK-{k}", k,
+                     lat0 + f * (lat1 - lat0), lon0 + f * (lon1 - lon0), v, heading))
+    with connect(db_url) as conn:
+        if detect_store(conn).backend == "native":
+            ensure_partitions(conn, {now.date(), (now - timedelta(days=1)).date()})
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO gps_position (ts, vehicle_id, seq, lat, lon, speed_kmh, heading_deg)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+                rows,
+            )
+    tis = TravelerInfo.from_store(db_url, clock=lambda: now)
+    tis.refresh(force=True)
+    w = tis.state.weights
+    i = tis.graph.edge_index(link.id)
+    # three moving fixes at 20 km/h; the stopped truck (loading at a pickup) is left out
+    assert w.source[i] == 0 and w.speed_kmh[i] == pytest.approx(20.0)
+    assert w.counts()["live"] == 1
