@@ -16,11 +16,20 @@ def run(
         None, help="join $share/<group>/... so several ingest processes split the load"
     ),
     metrics_port: int = typer.Option(None, help="Prometheus /metrics port, 0 disables"),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        max=64,
+        help="ingest processes sharing the load through a shared subscription "
+        "(worker k: client id <id>-w<k>, metrics port <port>+k)",
+    ),
 ) -> None:
     """Consume device messages (QoS 1, persistent session) and store them exactly once.
 
     Stops cleanly on SIGTERM/SIGINT: stops taking messages, flushes, commits,
-    acknowledges, exits 0.
+    acknowledges, exits 0. With --workers N > 1 a supervisor runs N processes
+    in the shared-subscription group (default group: ingest) and restarts any
+    that dies.
     """
     from hub.logs import setup_logging
     from hub.settings import get_settings
@@ -37,6 +46,10 @@ def run(
     }
     settings = get_settings().model_copy(update=overrides)
     setup_logging(settings.log_level)
+    if workers > 1:
+        from ingest.service import run_workers
+
+        raise typer.Exit(run_workers(settings, workers))
     raise typer.Exit(IngestService(settings).run_forever())
 
 

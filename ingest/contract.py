@@ -273,7 +273,20 @@ def decode(
         the contract: unknown topic, malformed id, oversize, bad UTF-8 or JSON,
         wrong type, missing or unknown field, value out of range.
     """
-    t = parse_topic(topic, root)
+    return decode_payload(
+        parse_topic(topic, root), payload, now=now, max_future=max_future, max_bytes=max_bytes
+    )
+
+
+def decode_payload(
+    t: Topic,
+    payload: bytes,
+    *,
+    now: datetime | None = None,
+    max_future: timedelta = MAX_FUTURE,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
+) -> Decoded:
+    """:func:`decode` for a topic already parsed with :func:`parse_topic`."""
     model = MODELS.get(t.kind)
     if model is None:
         raise ContractError(f"{t.kind.value} messages are not ingested")

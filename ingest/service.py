@@ -22,10 +22,10 @@ connection is dropped (its redelivered copy is stored idempotently and acked).
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,7 +45,7 @@ from hub.store import (
     ensure_partitions_ahead,
     refresh_rollups,
 )
-from ingest.contract import ContractError, Kind, decode, parse_topic, subscription
+from ingest.contract import ContractError, Kind, decode_payload, parse_topic, subscription
 from ingest.writer import BatchWriter, Item, WriteResult
 
 log = logging.getLogger(__name__)
@@ -72,15 +72,61 @@ class IngestMetrics:
         self.db_up = r.gauge("db_up", "1 while the last database attempt succeeded")
 
 
+class Inbox:
+    """The bounded hand-over from paho's thread to the writer: a deque (appends and
+    pops are atomic in CPython) with an event to wake the writer. ``put`` blocks
+    while full, so a full inbox stops paho reading instead of growing memory."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: deque[Item] = deque()
+        self._max = maxsize
+        self._ready = threading.Event()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: Item, abort: threading.Event) -> None:
+        while len(self._items) >= self._max:
+            if abort.wait(0.001):
+                return
+        self._items.append(item)
+        if not self._ready.is_set():
+            self._ready.set()
+
+    def take(self, max_n: int, max_age_s: float, stop: threading.Event) -> list[Item]:
+        items = self._items
+        if not items:
+            self._ready.clear()
+            if not items:  # re-check: a put may have landed before the clear
+                self._ready.wait(0.1)
+            if not items:
+                return []
+        popleft = items.popleft
+        batch = [popleft()]
+        deadline = time.monotonic() + max_age_s
+        while len(batch) < max_n:
+            try:
+                batch.append(popleft())
+                continue
+            except IndexError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0 or stop.is_set():
+                break
+            self._ready.clear()
+            if not items:
+                self._ready.wait(min(left, 0.02))
+        return batch
+
+
 class IngestService:
     """Run with :meth:`start` / :meth:`stop`, or :meth:`run_forever` in a process."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._queue: queue.Queue[Item] = queue.Queue(
-            maxsize=settings.ingest_receive_maximum + settings.ingest_batch_max
-        )
-        self.metrics = IngestMetrics(lambda: self._queue.qsize())
+        self._inbox = Inbox(settings.ingest_receive_maximum + settings.ingest_batch_max)
+        self.metrics = IngestMetrics(self._inbox.__len__)
+        self._now = (0.0, datetime.now(UTC))  # (time.time(), as datetime), refreshed 10/s
         self._gen = 0
         self._accepting = threading.Event()
         self._stop = threading.Event()  # drain and stop
@@ -160,29 +206,25 @@ class IngestService:
         if not self._accepting.is_set():
             return  # stopping: leave it unacknowledged; the broker keeps it for next time
         self.metrics.received.inc()
-        while True:
-            try:
-                self._queue.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                if self._abort.is_set():
-                    return
+        self._inbox.put(item, self._abort)
 
     def _decode(self, msg: mqtt.MQTTMessage) -> Item:
         now = time.time()
+        if now - self._now[0] > 0.1:
+            self._now = (now, datetime.fromtimestamp(now, UTC))
         payload = bytes(msg.payload)
         try:
             topic = msg.topic
         except UnicodeDecodeError:
             return Item(repr(msg._topic), payload, now, reason="topic is not valid UTF-8")
         try:
-            if parse_topic(topic, self._root).kind is Kind.PLAN:
+            t = parse_topic(topic, self._root)
+            if t.kind is Kind.PLAN:
                 return Item(topic, payload, now, skip=True)
-            decoded = decode(
-                topic,
+            decoded = decode_payload(
+                t,
                 payload,
-                root=self._root,
-                now=datetime.fromtimestamp(now, UTC),
+                now=self._now[1],
                 max_future=self._max_future,
                 max_bytes=self.settings.ingest_max_payload_bytes,
             )
@@ -231,30 +273,13 @@ class IngestService:
             self._writer_done.set()
 
     def _collect(self) -> list[Item] | None:
-        """Up to ``batch_max`` items, waiting at most ``batch_age`` after the first."""
-        s = self.settings
-        try:
-            first = self._queue.get(timeout=0.1)
-        except queue.Empty:
-            if self._stop.is_set() or self._abort.is_set():
-                return None
-            return []
-        batch = [first]
-        deadline = time.monotonic() + s.ingest_batch_age_ms / 1000.0
-        get_nowait = self._queue.get_nowait
-        while len(batch) < s.ingest_batch_max:
-            try:
-                batch.append(get_nowait())
-                continue
-            except queue.Empty:
-                pass
-            left = deadline - time.monotonic()
-            if left <= 0 or self._stop.is_set():
-                break
-            try:
-                batch.append(self._queue.get(timeout=min(left, 0.05)))
-            except queue.Empty:
-                continue
+        """Up to ``batch_max`` items, waiting at most ``batch_age`` after the first;
+        None when stopping and nothing is left."""
+        batch = self._inbox.take(
+            self.settings.ingest_batch_max, self.settings.ingest_batch_age_ms / 1000.0, self._stop
+        )
+        if not batch and (self._stop.is_set() or self._abort.is_set()):
+            return None
         return batch
 
     def _write_retrying(
@@ -446,3 +471,49 @@ class IngestService:
                 self.stop(5)
                 return 1
         return 0 if self.stop() else 1
+
+
+def run_workers(settings: Settings, n: int) -> int:
+    """Supervise ``n`` ingest processes in one shared-subscription group.
+
+    Each worker has its own persistent session (client id ``<id>-w<k>``), so the
+    broker queues a share of the backlog for each; a worker that dies is
+    restarted (what it had not acknowledged is redelivered to it). SIGTERM and
+    SIGINT are passed on; the exit code is the worst of the workers'.
+    """
+    import os
+    import subprocess
+    import sys
+
+    group = settings.ingest_shared_group or "ingest"
+    stopping = threading.Event()
+
+    def spawn(k: int) -> subprocess.Popen[bytes]:
+        port = settings.metrics_port + k if settings.metrics_port else 0
+        argv = [
+            sys.executable, "-m", "hub", "ingest", "run",
+            "--client-id", f"{settings.ingest_client_id}-w{k}",
+            "--shared-group", group,
+            "--metrics-port", str(port),
+        ]  # fmt: skip
+        return subprocess.Popen(argv, env=dict(os.environ))
+
+    procs = {k: spawn(k) for k in range(n)}
+
+    def _handler(signum: int, frame: Any) -> None:
+        stopping.set()
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+    log.info("ingest supervisor: %d workers in $share/%s", n, group)
+    while not stopping.wait(0.5):
+        for k, p in list(procs.items()):
+            rc = p.poll()
+            if rc is not None and not stopping.is_set():
+                log.error("ingest worker %d exited with %s; restarting it", k, rc)
+                procs[k] = spawn(k)
+    codes = [p.wait() for p in procs.values()]
+    return max((abs(c) for c in codes), default=0)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import psycopg
 
@@ -145,7 +146,7 @@ def _rows(d: Decoded, received: str) -> tuple[str, list[str]]:
         assert isinstance(m, DetectorReport)
         return "detector_reading", [
             f"{ts}\t{src}\t{c.detector_id}\t{m.seq}\t{c.approach}\t{c.lane}\t{m.interval_s}\t"
-            f"{c.mc}\t{c.lv}\t{c.hv}\t{c.um}\t{_f(c.occupancy_pct)}\t{_f(c.speed_kmh)}\t"
+            f"{c.mc}\t{c.lv}\t{c.hv}\t{c.um}\t{c.occupancy_pct!r}\t{_f(c.speed_kmh)}\t"
             f"{_f(c.queue_m)}\t{received}"
             for c in m.detectors
         ]
@@ -162,8 +163,8 @@ def _rows(d: Decoded, received: str) -> tuple[str, list[str]]:
         ]
     assert isinstance(m, GpsFix)
     return "gps_position", [
-        f"{ts}\t{src}\t{m.seq}\t{_f(m.lat)}\t{_f(m.lon)}\t{_f(m.speed_kmh)}\t"
-        f"{_f(m.heading_deg)}\t{_b(m.ignition)}\t{_f(m.load_kg)}\t{_f(m.hdop)}\t{received}"
+        f"{ts}\t{src}\t{m.seq}\t{m.lat!r}\t{m.lon!r}\t{m.speed_kmh!r}\t"
+        f"{m.heading_deg!r}\t{_b(m.ignition)}\t{_f(m.load_kg)}\t{_f(m.hdop)}\t{received}"
     ]
 
 
@@ -192,10 +193,12 @@ class BatchWriter:
         self._staged = True
 
     def _create_stage(self, cur: psycopg.Cursor) -> None:
+        # received_at travels as epoch seconds: PostgreSQL converts it, not Python
         for table, cols in COLUMNS.items():
             cur.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} ON COMMIT DELETE ROWS AS "  # noqa: S608
-                f"SELECT {', '.join(cols)} FROM {table} WITH NO DATA"
+                f"SELECT {', '.join(cols[:-1])}, 0::double precision AS received_epoch "
+                f"FROM {table} WITH NO DATA"
             )
 
     def _ensure_days(self, days: Iterable[date]) -> None:
@@ -213,16 +216,11 @@ class BatchWriter:
         res = WriteResult(messages=len(items))
         buffers: dict[str, list[str]] = {}
         dead: list[Item] = []
-        now_iso = datetime.now(UTC).isoformat()
+        now = repr(time.time())
         days: set[date] = set()
         for it in items:
             if it.decoded is not None:
-                received = (
-                    datetime.fromtimestamp(it.received_at, UTC).isoformat()
-                    if it.received_at
-                    else now_iso
-                )
-                table, lines = _rows(it.decoded, received)
+                table, lines = _rows(it.decoded, repr(it.received_at) if it.received_at else now)
                 buffers.setdefault(table, []).extend(lines)
                 ts = it.decoded.message.ts
                 days.add(ts.date())
@@ -239,10 +237,12 @@ class BatchWriter:
         with self.conn.transaction(), self.conn.cursor() as cur:
             for table, lines in buffers.items():
                 cols = ", ".join(COLUMNS[table])
-                with cur.copy(f"COPY stage_{table} ({cols}) FROM STDIN") as cp:
+                staged = ", ".join(COLUMNS[table][:-1])
+                with cur.copy(f"COPY stage_{table} ({staged}, received_epoch) FROM STDIN") as cp:
                     cp.write("\n".join(lines) + "\n")
                 cur.execute(
-                    f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_{table} "  # noqa: S608
+                    f"INSERT INTO {table} ({cols}) "  # noqa: S608
+                    f"SELECT {staged}, to_timestamp(received_epoch) FROM stage_{table} "
                     "ON CONFLICT DO NOTHING"
                 )
                 res.rows_staged += len(lines)

@@ -171,8 +171,11 @@ def test_broker_restart_mid_stream(db_url, private_broker):
     n = 20_000
     root = unique_root()
     msgs = list(messages(root, n))
-    svc = IngestService(ingest_settings(db_url, private_broker.host, private_broker.port, root,
-                                        ingest_batch_max=500))
+    svc = IngestService(
+        ingest_settings(
+            db_url, private_broker.host, private_broker.port, root, ingest_batch_max=500
+        )
+    )
     svc.start()
     try:
         time.sleep(1.5)
@@ -183,8 +186,50 @@ def test_broker_restart_mid_stream(db_url, private_broker):
         time.sleep(2.0)
         assert svc.metrics.connected.value() == 0
         private_broker.start()
-        publish_all(private_broker.host, private_broker.port, msgs[n // 2:])
+        publish_all(private_broker.host, private_broker.port, msgs[n // 2 :])
         total, distinct = wait_stored(db_url, n, 120)
     finally:
         svc.stop()
+    assert (total, distinct) == (n, n)
+
+
+def test_workers_share_the_load_and_a_killed_worker_is_restarted(db_url, private_broker):
+    """`tlive ingest run --workers 2`: two sessions in one shared group; kill -9 of
+    one worker mid-stream loses nothing and stores nothing twice."""
+    n = 20_000
+    root = unique_root()
+    env = dict(
+        os.environ,
+        TLIVE_DATABASE_URL=db_url,
+        TLIVE_MQTT_URL=private_broker.url,
+        TLIVE_MQTT_TOPIC_ROOT=root,
+        TLIVE_INGEST_CLIENT_ID=f"w-{uuid.uuid4().hex[:6]}",
+        TLIVE_METRICS_PORT="0",
+        TLIVE_LOG_LEVEL="WARNING",
+    )
+    sup = subprocess.Popen(
+        [sys.executable, "-m", "hub", "ingest", "run", "--workers", "2"], cwd=ROOT, env=env
+    )
+    try:
+        time.sleep(3.0)
+        import psutil
+
+        workers = psutil.Process(sup.pid).children()
+        assert len(workers) == 2
+        publisher = threading.Thread(
+            target=publish_all,
+            args=(private_broker.host, private_broker.port, messages(root, n)),
+            kwargs={"timeout_s": 300},
+        )
+        publisher.start()
+        while stored(db_url)[0] < n // 4:
+            time.sleep(0.05)
+        workers[0].kill()
+        publisher.join(300)
+        total, distinct = wait_stored(db_url, n, 120)
+        assert len(psutil.Process(sup.pid).children()) == 2  # the killed one was replaced
+    finally:
+        sup.send_signal(signal.SIGTERM)
+        rc = sup.wait(60)
+    assert rc == 0
     assert (total, distinct) == (n, n)
