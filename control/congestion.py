@@ -520,7 +520,9 @@ def congestion_level(
     if np.any(vf <= 0):
         raise ValueError("free_flow_kmh must be > 0")
     r = v / vf
-    above = sum((r >= b).astype(np.int8) for b in bounds)  # bounds passed
+    above = np.zeros(r.shape, dtype=np.int8)
+    for b in bounds:  # count the bounds passed (a handful of scalars, not entities)
+        above += r >= b
     level = (3 - above).astype(np.int8)
     level = np.where(np.isnan(r), np.int8(-1), level).astype(np.int8)
     jam = 10.0 * np.clip(1.0 - r, 0.0, 1.0)
