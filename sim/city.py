@@ -478,12 +478,27 @@ def _fleet(
               lat=float(lat[k]), lon=float(lon[k]), node_id=ids[k])
         for d, k in enumerate(depot_nodes)
     ]
-    dist, pred = dijkstra(graph, directed=True, return_predecessors=True)
+    # single-source rows on demand (all-pairs would be n x n: 1.2 GB at 10,000 nodes)
+    rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    to_rows: dict[int, np.ndarray] = {}
+    graph_t = graph.T.tocsr()
+
+    def row(a: int) -> tuple[np.ndarray, np.ndarray]:
+        if a not in rows:
+            d, p = dijkstra(graph, directed=True, indices=a, return_predecessors=True)
+            rows[a] = (d, p)
+        return rows[a]
+
+    def dist_to(b: int) -> np.ndarray:
+        if b not in to_rows:
+            to_rows[b] = dijkstra(graph_t, directed=True, indices=b)
+        return to_rows[b]
 
     def path(a: int, b: int) -> list[str]:
+        pred = row(a)[1]
         out: list[str] = []
         while b != a:
-            p = int(pred[a, b])
+            p = int(pred[b])
             if p < 0:
                 raise RuntimeError("the generated network is not strongly connected")
             out.append(links[link_of[(p, b)]].id)
@@ -507,15 +522,16 @@ def _fleet(
         )
         # pickups on links around a random centre node, visited nearest-first
         centre = int(rng.integers(n))
-        near = np.argsort(dist[centre] + dist[:, centre])[: max(6, n // 6)]
-        cand = [k for k, ln in enumerate(links) if idx[ln.from_node] in set(near.tolist())]
+        near = np.argsort(row(centre)[0] + dist_to(centre))[: max(6, n // 6)]
+        cand = [int(k) for k in np.flatnonzero(np.isin(fi, near))]
         n_pick = int(rng.integers(4, 9))
         chosen = [int(x) for x in rng.choice(cand, size=min(n_pick, len(cand)), replace=False)]
         per_kg = 0.85 * cap / len(chosen)
         here, order = dnode, []
         rest = set(chosen)
         while rest:
-            nxt = min(rest, key=lambda k: (dist[here, fi[k]], k))
+            d_here = row(here)[0]
+            nxt = min(rest, key=lambda k: (d_here[fi[k]], k))
             order.append(nxt)
             rest.remove(nxt)
             here = int(ti[nxt])
