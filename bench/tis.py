@@ -5,7 +5,7 @@ live-weight refresh time, and HTTP throughput of /v1/tis/route under uvicorn.
     python -m bench.tis --intersections 2000 --pairs 300 --http-seconds 5
 
 The city comes from the inventory generator (``sim.city.generate_city``, cached as
-JSON under --cache-dir because generating 10k intersections takes minutes), or
+JSON under --cache-dir: 10k intersections take about 45 s to generate), or
 from ``--inventory FILE``. Live speeds are synthetic but shaped like the city's:
 most links at 60-100 % of free flow, 3 % jammed, and a time-of-day profile with
 morning and evening peaks. Every library routes the same origin-destination pairs
@@ -46,30 +46,10 @@ def load_city(args: argparse.Namespace) -> Any:
         return load_inventory(args.inventory), args.inventory
     if args.synthetic:
         return args.intersections, f"synthetic grid, {args.intersections} nodes (no generator)"
-    suffix = "" if args.fleet else "-nofleet"
-    path = Path(args.cache_dir) / f"city-{args.intersections}-{args.seed}{suffix}.json"
+    path = Path(args.cache_dir) / f"city-{args.intersections}-{args.seed}.json"
     if path.exists():
         return load_inventory(path), str(path)
-    import sim.city
     from sim.city import generate_city
-
-    if not args.fleet:
-        # Traveler information does not use the waste fleet, and the generator's fleet
-        # step grows ~cubically (over an hour at 10k intersections): keep the road
-        # network, intersections, lots and the TPA, leave out trucks and their routes.
-        def roads_only(ids: Any, nodes: Any, links: Any, rng: Any, n: int) -> dict[str, list]:
-            from hub.inventory import Landfill
-
-            lat = np.array([nd.lat for nd in nodes])
-            lon = np.array([nd.lon for nd in nodes])
-            tpa = sim.city.TPA_RAWA_KUCING
-            k = int(np.argmin((lat - tpa[0]) ** 2 + (lon - tpa[1]) ** 2))
-            landfill = Landfill(id="TPA-RAWAKUCING", name="TPA Rawa Kucing (Neglasari)",
-                                lat=tpa[0], lon=tpa[1], node_id=ids[k], approximate=True)
-            return {"vehicles": [], "depots": [], "landfills": [landfill],
-                    "pickup_points": [], "routes": []}
-
-        sim.city._fleet = roads_only  # type: ignore[assignment]
 
     print(f"generating a {args.intersections}-intersection city (cached in {path}) ...",
           flush=True)
@@ -231,8 +211,6 @@ def http_bench(args: argparse.Namespace, g: Any, pairs: np.ndarray) -> dict[str,
         me += ["--inventory", args.inventory]
     if args.synthetic:
         me += ["--synthetic"]
-    if args.fleet:
-        me += ["--fleet"]
     server = subprocess.Popen(me + ["--mode", "serve"])
     try:
         deadline = time.monotonic() + 600
@@ -486,8 +464,6 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--inventory", help="use this inventory file instead of the generator")
     ap.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
-    ap.add_argument("--fleet", action=argparse.BooleanOptionalAction, default=False,
-                    help="generate the waste fleet too (slow at 10k; routing does not use it)")
     ap.add_argument("--synthetic", action="store_true",
                     help="a jittered grid instead of the inventory generator (development)")
     ap.add_argument("--pairs", type=int, default=1000)

@@ -146,7 +146,7 @@ def inventory_schema(
 
 @sim_app.command("city")
 def sim_city(
-    intersections: int = typer.Option(300, "--intersections", "-n", min=2, max=5000),
+    intersections: int = typer.Option(300, "--intersections", "-n", min=2, max=20000),
     seed: int = typer.Option(0, "--seed", "-s"),
     out: Path = typer.Option(None, "--out", "-o", help="write here instead of stdout"),
     load: bool = typer.Option(False, "--load", help="also load it into the store"),
