@@ -283,7 +283,7 @@ def main() -> None:
     ap.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=2,
         help="tlive ingest run --workers N (N > 1: a shared subscription, N sessions)",
     )
     ap.add_argument(
