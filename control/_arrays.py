@@ -66,12 +66,20 @@ def positive(name: str, arr: FloatArray) -> None:
 
 
 def rowsum(a: npt.NDArray[np.floating] | npt.NDArray[np.bool_]) -> FloatArray:
-    """Sum over the last axis of a 2-D array (phases), as a matrix-vector product.
+    """Sum over the last axis of a 2-D array (phases), left to right.
 
-    ``a.sum(axis=-1)`` over a short last axis is an order of magnitude slower than
-    BLAS on (10,000, 8) arrays; NaN and inf propagate the same way.
+    The order of the scalar reference (``sum()`` in :mod:`control._reference`)
+    and of the compiled pipeline (:mod:`control._kernels`), so all three add the
+    same floats in the same order and agree to the last bit, whatever the memory
+    layout (``a.sum(axis=-1)`` sums a C-ordered row of 8 or more pairwise, and
+    a BLAS matrix-vector product in blocks). One pass per column: about as fast
+    as a BLAS product on Fortran-ordered (n, 8) arrays. NaN and inf propagate
+    as in any sum.
     """
     a = np.asarray(a, dtype=np.float64)
-    if a.ndim == 2 and a.shape[-1] > 0:
-        return a @ np.ones(a.shape[-1])
-    return a.sum(axis=-1)
+    if a.ndim != 2 or a.shape[-1] == 0:
+        return a.sum(axis=-1)
+    out = a[:, 0] + 0.0  # 0.0 + a0, as sum() starts from 0
+    for j in range(1, a.shape[1]):
+        out += a[:, j]
+    return out

@@ -91,16 +91,17 @@ def passenger_car_flow(
     opp = as_bool("opposed", opposed, q.shape[:2])
     e_p = _pce("pce_protected", pce_protected, n)
     e_o = _pce("pce_opposed", pce_opposed, n)
-    if e_p.strides[0] == 0 and e_o.strides[0] == 0:  # one table for all: one BLAS call
-        both = q.reshape(-1, q.shape[-1]) @ np.stack([e_p[0], e_o[0]], axis=-1)
-        prot = both[:, 0].reshape(q.shape[:2])
-        oppd = both[:, 1].reshape(q.shape[:2])
-    else:
-        prot = np.einsum("npk,nk->np", q, e_p)
-        oppd = np.einsum("npk,nk->np", q, e_o)
-    if not opp.any():
-        return np.ascontiguousarray(prot)
-    return prot + opp * (oppd - prot)
+    any_opp = bool(opp.any())
+    # left to right over the classes, each approach with its own table: the
+    # arithmetic of the scalar reference and of the compiled pipeline, bit for bit
+    flow = np.empty(q.shape[:2])
+    for c in range(len(VEHICLE_CLASSES)):
+        e = np.where(opp, e_o[:, c, None], e_p[:, c, None]) if any_opp else e_p[:, c, None]
+        if c == 0:
+            np.multiply(q[..., 0], e, out=flow)
+        else:
+            flow += q[..., c] * e
+    return flow
 
 
 def _pce(name: str, value: npt.ArrayLike, n: int) -> FloatArray:

@@ -150,8 +150,7 @@ def plan_signals(
         raise ValueError("saturation_pcu_h must be > 0 on every existing phase")
     if not m.all():
         s = np.where(m, s, 1.0)  # padding: any positive value
-        if np.isnan(q).any():
-            q = np.where(m, q, 0.0)
+        q = np.where(m, q, 0.0)  # padding: no flow (whatever counts it was given)
     y = q / s
     y *= mf
     lost = rowsum(ig)

@@ -241,9 +241,9 @@ def _splits(y: FloatArray, avail: FloatArray, gmin: FloatArray, mf: FloatArray) 
     for _ in range(y.shape[-1] + 1):
         # the phases held at their minimum depend only on the share: when the share
         # stops changing, so do they
-        hf = (weight * share[:, None] < gmin).astype(np.float64)
-        rem = avail - rowsum(gmin * hf)
-        free_w = w_total - rowsum(weight * hf)
+        held = weight * share[:, None] < gmin
+        rem = avail - rowsum(gmin * held)
+        free_w = rowsum(weight * ~held)  # the weights still free, summed as the reference
         with np.errstate(divide="ignore", invalid="ignore"):
             new_share = np.where(free_w > 1e-12, rem / free_w, 0.0)
         done = np.array_equal(new_share, share)
