@@ -8,14 +8,16 @@ LOS, MKJI queues and stops -> validation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from control import _kernels
 from control._arrays import BoolArray, FloatArray, as_bool, as_float, non_negative, rowsum
 from control.constraints import REASON_CYCLE_BOUNDS, validate_plan
 from control.delay import LOS_THRESHOLDS_HCM_S, QUEUE_AREA_M2_PER_PCU, _delay_queue_terms, _los
-from control.pcu import PCE_OPPOSED, PCE_PROTECTED, passenger_car_flow
+from control.pcu import PCE_OPPOSED, PCE_PROTECTED, VEHICLE_CLASSES, passenger_car_flow
 from control.webster import (
     FLAG_MIN_GREEN_INFEASIBLE,
     FLAG_NO_DEMAND,
@@ -79,6 +81,8 @@ def plan_signals(
     analysis_period_h: float = 0.25,
     k: float = 0.5,
     los_thresholds_s: tuple[float, ...] = LOS_THRESHOLDS_HCM_S,
+    *,
+    compiled: bool = True,
 ) -> SignalPlan:
     r"""Plan every intersection: Webster cycle and splits with constraints, then performance.
 
@@ -100,6 +104,11 @@ def plan_signals(
     resolution_s : controller time step [s]; None keeps unrounded greens
     analysis_period_h, k : HCM incremental delay parameters (T [h], k [-])
     los_thresholds_s : LOS bounds, HCM (default) or ``LOS_THRESHOLDS_ID_S``
+    compiled : run the compiled kernel :func:`control._kernels.plan_rows` (one
+        pass per intersection) rather than the NumPy path. Both give the same
+        plans, bit for bit: the same equations in the same order. The NumPy
+        path also runs when numba is missing, and raises the ``ValueError``
+        for invalid input.
 
     Returns
     -------
@@ -126,6 +135,119 @@ def plan_signals(
     Webster (1958); TRB (2000) Highway Capacity Manual ch. 16; Bina Marga (1997)
     MKJI ch. 2 -- see the functions called for the details.
     """
+    args = (
+        flow_veh_h, saturation_pcu_h, intergreen_s, phase_mask, min_green_s, opposed,
+        pce_protected, pce_opposed, min_cycle_s, max_cycle_s, entry_width_m, resolution_s,
+        analysis_period_h, k, los_thresholds_s,
+    )
+    if compiled and _kernels.HAVE_NUMBA:
+        plan = _plan_compiled(*args)
+        if plan is not None:
+            return plan
+    return _plan_numpy(*args)
+
+
+def _c_array(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """C-contiguous and writeable: the one array type the kernel is compiled for."""
+    a = np.ascontiguousarray(a)
+    return a if a.flags.writeable else a.copy()
+
+
+def _plan_compiled(
+    flow_veh_h: npt.ArrayLike,
+    saturation_pcu_h: npt.ArrayLike,
+    intergreen_s: npt.ArrayLike,
+    phase_mask: npt.ArrayLike,
+    min_green_s: npt.ArrayLike,
+    opposed: npt.ArrayLike,
+    pce_protected: npt.ArrayLike,
+    pce_opposed: npt.ArrayLike,
+    min_cycle_s: npt.ArrayLike,
+    max_cycle_s: npt.ArrayLike,
+    entry_width_m: npt.ArrayLike | None,
+    resolution_s: float | None,
+    analysis_period_h: float,
+    k: float,
+    los_thresholds_s: tuple[float, ...],
+) -> SignalPlan | None:
+    """:func:`plan_signals` by the compiled kernel; None for any invalid argument.
+
+    The arguments are only converted and shape-checked here; on anything
+    unusual (a shape, a value the kernel reports as ``ERR_*``, a bad parameter)
+    it returns None and the caller runs the NumPy path, which raises the
+    documented error.
+    """
+    try:
+        counts = as_float("flow_veh_h", flow_veh_h)
+        if counts.ndim == 2:
+            counts = counts[np.newaxis]
+        if counts.ndim != 3 or counts.shape[-1] != len(VEHICLE_CLASSES):
+            return None
+        n = counts.shape[0]
+        shape = counts.shape[:2]
+        pce = []
+        for name, value in (("pce_protected", pce_protected), ("pce_opposed", pce_opposed)):
+            e = as_float(name, value)
+            e = e[np.newaxis, :] if e.ndim == 1 else e
+            if e.ndim != 2 or e.shape[-1] != len(VEHICLE_CLASSES) or e.shape[0] not in (1, n):
+                return None
+            if np.any(e < 0):
+                return None
+            pce.append(_c_array(e))
+        opp = as_bool("opposed", opposed, shape)
+        m = as_bool("phase_mask", phase_mask, shape)
+        s = as_float("saturation_pcu_h", saturation_pcu_h, shape)
+        ig = as_float("intergreen_s", intergreen_s, shape)
+        gmin = as_float("min_green_s", min_green_s, shape)
+        cmin = as_float("min_cycle_s", min_cycle_s, (n,))
+        cmax = as_float("max_cycle_s", max_cycle_s, (n,))
+        width = None if entry_width_m is None else as_float("entry_width_m", entry_width_m, shape)
+        edges = np.asarray(los_thresholds_s, dtype=np.float64)
+    except ValueError:
+        return None
+    if (
+        np.any(cmin > cmax)
+        or (resolution_s is not None and not resolution_s > 0)
+        or not (analysis_period_h > 0 and 0 < k <= 1)
+        or edges.shape != (5,)
+        or np.any(np.diff(edges) <= 0)
+    ):
+        return None
+    n_rows, n_phases = shape
+    out = _kernels.allocate(n_rows, n_phases)
+    args = (
+        _c_array(counts), _c_array(opp), pce[0], pce[1], _c_array(s), _c_array(ig),
+        _c_array(gmin), _c_array(m), _c_array(cmin), _c_array(cmax),
+        _c_array(width) if width is not None else np.zeros((1, 1)), width is not None,
+        float(resolution_s) if resolution_s is not None else 0.0,
+        float(analysis_period_h), float(k), _c_array(edges),
+    )
+    _kernels.plan_rows(*args, out, 0, n_rows)
+    if out[-1].any():  # ERR_* bits: the NumPy path raises the documented error
+        return None
+    fields = dict(zip((name for name, _, _ in _kernels.OUTPUTS), out, strict=True))
+    del fields["errors"]
+    return SignalPlan(phase_mask=np.asarray(m), **fields)
+
+
+def _plan_numpy(
+    flow_veh_h: npt.ArrayLike,
+    saturation_pcu_h: npt.ArrayLike,
+    intergreen_s: npt.ArrayLike,
+    phase_mask: npt.ArrayLike,
+    min_green_s: npt.ArrayLike,
+    opposed: npt.ArrayLike,
+    pce_protected: npt.ArrayLike,
+    pce_opposed: npt.ArrayLike,
+    min_cycle_s: npt.ArrayLike,
+    max_cycle_s: npt.ArrayLike,
+    entry_width_m: npt.ArrayLike | None,
+    resolution_s: float | None,
+    analysis_period_h: float,
+    k: float,
+    los_thresholds_s: tuple[float, ...],
+) -> SignalPlan:
+    """:func:`plan_signals` as NumPy array operations over the whole city."""
     q = passenger_car_flow(flow_veh_h, opposed, pce_protected, pce_opposed)
     shape = q.shape
     n = shape[0]
