@@ -910,6 +910,16 @@ def save_to_store(conn: Any, inv: Inventory, *, prune: bool = True) -> dict[str,
         )
         if prune:
             _prune(cur, inv)
+        # the detectors' live state carries the inventory's integer detector ids
+        cur.execute(
+            """UPDATE detector_live l SET gid = d.gid
+               FROM detector_live l2
+               LEFT JOIN detector d ON d.intersection_id = l2.intersection_id
+                                   AND d.id = l2.detector_id
+               WHERE l.intersection_id = l2.intersection_id
+                 AND l.detector_id = l2.detector_id
+                 AND l.gid IS DISTINCT FROM d.gid"""
+        )
     return inv.counts()
 
 

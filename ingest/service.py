@@ -297,6 +297,12 @@ class IngestService:
                 t0 = time.perf_counter()
                 try:
                     res = writer.write(batch)
+                except psycopg.errors.TransactionRollback as exc:
+                    # a deadlock or serialization failure with another writer: the
+                    # transaction was rolled back whole; the connection is fine, go again
+                    log.info("batch rolled back (%s); writing it again", exc.sqlstate)
+                    self.metrics.db_errors.inc()
+                    continue
                 except (psycopg.OperationalError, psycopg.InterfaceError):
                     raise
                 except psycopg.Error as exc:

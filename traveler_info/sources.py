@@ -1,14 +1,15 @@
 """Where the link speeds come from: detector readings in the store, through the control core.
 
 :func:`detector_link_speeds` is pure (arrays in, arrays out); :class:`StoreSpeeds`
-reads the store (raw readings for the live state, the 5-minute rollups for the
-time-of-day profile) and hands the arrays to it. Only aggregated speeds leave
+reads the store (the detectors' live state kept by ingest, the 5-minute rollups
+for the time-of-day profile) and hands the arrays to it. Only aggregated speeds leave
 this module: no individual vehicle, and no GPS position, is ever read here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -20,11 +21,29 @@ from control.congestion import (
     effective_vehicle_length_m,
     fuse_speeds,
     local_xy_m,
+    map_match,
+    probe_link_speed,
 )
+from hub.pgarray import epoch_s, fetch_records
 from traveler_info.weights import SLOT_S, SLOTS_PER_DAY
 
 LIVE_WINDOW_S = 600.0  # readings older than this are not part of the live state [s]
 PROFILE_DAYS = 28  # history behind the time-of-day profile [days]
+
+
+# the detectors' live state and the GPS fixes as the refresh reads them (hub.pgarray):
+# (field, PostgreSQL type, expression)
+LIVE_COLUMNS = (
+    ("gid", "int4", "coalesce(gid, -1)"), ("mc", "int4", "mc"), ("lv", "int4", "lv"),
+    ("hv", "int4", "hv"), ("um", "int4", "um"), ("interval_s", "int4", "interval_s"),
+    ("occupancy_pct", "float4", "occupancy_pct"),
+    ("speed_kmh", "float4", "coalesce(speed_kmh, 'NaN')"), ("ts", "timestamptz", "ts"),
+)
+GPS_COLUMNS = (
+    ("lat", "float8", "lat"), ("lon", "float8", "lon"), ("speed_kmh", "float4", "speed_kmh"),
+    ("heading_deg", "float4", "heading_deg"), ("ts", "timestamptz", "ts"),
+)
+UNKNOWN_GID = -2  # in the id -> link map: an id the map has not seen (re-read it)
 
 
 class SpeedSource(Protocol):
@@ -114,6 +133,11 @@ class StoreSpeeds:
     live_window_s: float = LIVE_WINDOW_S
     profile_days: int = PROFILE_DAYS
     probes: ProbeMatcher | None = None  # GPS probes (waste trucks), aggregated per link
+    # detector integer id -> link index (-1: none; UNKNOWN_GID: not an id seen yet)
+    _gid_link: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64), init=False, repr=False
+    )
+    _executor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def _connect(self) -> Any:
         from hub.db import connect
@@ -126,43 +150,38 @@ class StoreSpeeds:
         )
 
     def live(self, now: datetime) -> tuple[np.ndarray, np.ndarray]:
-        # one row of arrays instead of a row per detector: much less client work at scale
-        with self._connect() as conn:
-            row = conn.execute(
-                """SELECT array_agg(intersection_id), array_agg(approach),
-                          array_agg(mc), array_agg(lv), array_agg(hv), array_agg(um),
-                          array_agg(cov), array_agg(occ), array_agg(spd), array_agg(age)
-                   FROM (SELECT intersection_id, approach, sum(mc)::float8 AS mc,
-                                sum(lv)::float8 AS lv, sum(hv)::float8 AS hv,
-                                sum(um)::float8 AS um, sum(interval_s)::float8 AS cov,
-                                avg(occupancy_pct)::float8 AS occ,
-                                avg(speed_kmh)::float8 AS spd,
-                                extract(epoch FROM %(now)s::timestamptz - max(ts))::float8 AS age
-                         FROM detector_reading
-                         WHERE ts > %(since)s AND ts <= %(now)s
-                         GROUP BY intersection_id, detector_id, approach) AS d""",
-                {"now": now, "since": now - timedelta(seconds=self.live_window_s)},
-            ).fetchone()
-        if row is None or row[0] is None:
-            speed, age = np.full(self.n_links, np.nan), np.full(self.n_links, np.nan)
-            n_det = np.zeros(self.n_links)
-        else:
-            keys = list(zip(row[0], row[1], strict=True))
-            cols = np.array(row[2:], dtype=np.float64).T  # (n_det, 8); NULL -> nan
-            speed, age, n_det = self._live_arrays(keys, cols)
-        if self.probes is None:
+        since = now - timedelta(seconds=self.live_window_s)
+        window = {"now": now, "since": since}
+        probes = self.probes
+        # the two reads run at once, each on its own connection (and server process)
+        gps_future = self._pool().submit(self._read_gps, window) if probes else None
+        try:
+            with self._connect() as conn:
+                # the detectors' live state (one row per detector, kept by ingest)
+                rows = fetch_records(
+                    conn,
+                    LIVE_COLUMNS,
+                    "FROM detector_live WHERE ts > %(since)s AND ts <= %(now)s",
+                    window,
+                )
+                link = self._detector_links(conn, rows["gid"].astype(np.int64))
+        finally:
+            gps = gps_future.result() if gps_future is not None else None
+        now_s = now.timestamp()
+        cols = np.empty((rows.size, 8))
+        for j, f in enumerate(("mc", "lv", "hv", "um", "interval_s", "occupancy_pct",
+                               "speed_kmh")):
+            cols[:, j] = rows[f]
+        cols[:, 7] = now_s - epoch_s(rows["ts"])
+        speed, age, n_det = self._live_arrays(link, cols)
+        if probes is None or gps is None or gps.size == 0:
             return speed, age
-        with self._connect() as conn:
-            gps = conn.execute(
-                """SELECT array_agg(lat), array_agg(lon), array_agg(speed_kmh::float8),
-                          array_agg(heading_deg::float8),
-                          array_agg(extract(epoch FROM %(now)s::timestamptz - ts)::float8)
-                   FROM gps_position WHERE ts > %(since)s AND ts <= %(now)s""",
-                {"now": now, "since": now - timedelta(seconds=self.live_window_s)},
-            ).fetchone()
-        if gps is None or gps[0] is None:
-            return speed, age
-        p_speed, p_n, p_age = self.probes.link_speeds(*(np.asarray(a, float) for a in gps))
+        lat, lon = gps["lat"].astype(np.float64), gps["lon"].astype(np.float64)
+        heading = gps["heading_deg"].astype(np.float64)
+        p_speed, p_n, p_age = probes.link_speeds(
+            lat, lon, gps["speed_kmh"].astype(np.float64), heading,
+            now_s - epoch_s(gps["ts"]), fix_keys(gps["ts"], lat, lon, heading),
+        )
         fused = fuse_speeds(
             np.stack([speed, p_speed], axis=1),
             np.stack([n_det, p_n], axis=1),
@@ -171,10 +190,42 @@ class StoreSpeeds:
         fused_age = np.fmin(age, p_age)
         return fused, np.where(np.isfinite(fused), fused_age, np.nan)
 
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="tis-store")
+        return self._executor
+
+    def _read_gps(self, window: dict[str, datetime]) -> np.ndarray:
+        """The moving GPS fixes in the window (positions and times only: no vehicle id)."""
+        assert self.probes is not None
+        with self._connect() as conn:
+            return fetch_records(
+                conn,
+                GPS_COLUMNS,
+                """FROM gps_position
+                   WHERE ts > %(since)s AND ts <= %(now)s AND speed_kmh >= %(moving)s""",
+                {**window, "moving": self.probes.min_speed_kmh},
+            )
+
+    def _detector_links(self, conn: Any, gid: np.ndarray) -> np.ndarray:
+        """Link index per live row (-1: none) from the detectors' integer ids; the
+        id -> link map is read once and again only when an id it lacks shows up."""
+        known = gid[gid >= 0]
+        gl = self._gid_link
+        if known.size and (known.max() >= gl.size or (gl[known] == UNKNOWN_GID).any()):
+            rows = conn.execute("SELECT gid, intersection_id, approach FROM detector").fetchall()
+            gl = np.full(max((r[0] for r in rows), default=-1) + 1, UNKNOWN_GID, np.int64)
+            for g, inter, appr in rows:
+                gl[g] = self.approach_link.get((inter, appr), -1)
+            self._gid_link = gl
+        ok = (gid >= 0) & (gid < gl.size)
+        link = np.full(gid.shape, -1, dtype=np.int64)
+        link[ok] = gl[gid[ok]]
+        return np.maximum(link, -1)  # an id still unknown: no link
+
     def _live_arrays(
-        self, keys: list[tuple[str, str]], a: np.ndarray
+        self, link: np.ndarray, a: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        link = np.array([self.approach_link.get(k, -1) for k in keys], dtype=np.int64)
         speed, samples = detector_link_speeds(
             link, a[:, 0:4], a[:, 4], a[:, 5], a[:, 6], self.n_links
         )
@@ -237,7 +288,8 @@ class ProbeMatcher:
     (below ``min_speed_kmh``: a truck loading at a pickup point is not traffic)
     are left out, and the rest aggregated by
     :func:`control.congestion.probe_link_speed`. Only the per-link aggregate
-    leaves this class; fixes and vehicle ids are never kept.
+    leaves this class; no vehicle id ever reaches it, and of the fixes it keeps
+    only, for the current window, a 64-bit key and the matched link.
     """
 
     def __init__(
@@ -262,6 +314,9 @@ class ProbeMatcher:
         seg = starts[same]
         self.segment_link = link_of_point[:-1][same]
         self.index = build_link_index(x[seg], y[seg], x[seg + 1], y[seg + 1], max_distance_m)
+        # the last window's fixes: sorted keys and their links (see match())
+        self._keys = np.zeros(0, dtype=np.uint64)
+        self._links = np.zeros(0, dtype=np.int64)
 
     def link_speeds(
         self,
@@ -270,15 +325,60 @@ class ProbeMatcher:
         speed_kmh: np.ndarray,
         heading_deg: np.ndarray,
         age_s: np.ndarray,
+        fix_key: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(speed_kmh, samples, mean age_s) per link from probe fixes."""
-        from control.congestion import map_match, probe_link_speed
+        """(speed_kmh, samples, mean age_s) per link from probe fixes.
 
+        ``fix_key`` (uint64, one per fix, e.g. :func:`fix_keys`) lets the matcher
+        remember each fix's link from one call to the next: a refresh every minute
+        over a 10-minute window then map-matches only the fixes that are new.
+        """
         moving = np.isfinite(speed_kmh) & (speed_kmh >= self.min_speed_kmh)
-        x, y = local_xy_m(lat[moving], lon[moving], self.lat0, self.lon0)
-        seg, _, _ = map_match(x, y, self.index, heading_deg[moving])
-        link = np.where(seg >= 0, self.segment_link[np.maximum(seg, 0)], -1)
+        link = self.match(
+            lat[moving], lon[moving], heading_deg[moving],
+            None if fix_key is None else fix_key[moving],
+        )
         return probe_link_speed(link, speed_kmh[moving], age_s[moving], self.n_links)
+
+    def match(
+        self,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        heading_deg: np.ndarray,
+        fix_key: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Link index per fix (-1: no link near enough in a matching direction)."""
+        link = np.full(lat.shape, -1, dtype=np.int64)
+        todo = np.ones(lat.shape, dtype=bool)
+        if fix_key is not None and self._keys.size:
+            pos = np.minimum(np.searchsorted(self._keys, fix_key), self._keys.size - 1)
+            hit = self._keys[pos] == fix_key
+            link[hit] = self._links[pos[hit]]
+            todo = ~hit
+        if todo.any():
+            x, y = local_xy_m(lat[todo], lon[todo], self.lat0, self.lon0)
+            seg, _, _ = map_match(x, y, self.index, heading_deg[todo])
+            link[todo] = np.where(seg >= 0, self.segment_link[np.maximum(seg, 0)], -1)
+        if fix_key is not None:  # remember this window's fixes (and only them)
+            order = np.argsort(fix_key, kind="stable")
+            self._keys, self._links = fix_key[order], link[order]
+        return link
+
+
+def fix_keys(ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, heading: np.ndarray) -> np.ndarray:
+    """A 64-bit key per GPS fix from its time, position and heading (no vehicle id):
+    what :meth:`ProbeMatcher.match` remembers a fix by. Two distinct fixes share a
+    key with probability about n^2 / 2^64 (1e-10 for 65,000 fixes in a window)."""
+    def bits(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a, dtype=np.float64).view(np.uint64)
+
+    with np.errstate(over="ignore"):
+        h = np.asarray(ts).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        for part, mult in ((bits(lat), 0xC2B2AE3D27D4EB4F), (bits(lon), 0x165667B19E3779F9),
+                           (bits(heading), 0xD6E8FEB86659FD93)):
+            h ^= part * np.uint64(mult)
+            h ^= h >> np.uint64(29)
+    return h
 
 
 @dataclass

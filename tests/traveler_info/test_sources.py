@@ -86,3 +86,41 @@ def test_gps_probes_fill_links_without_detector_data(db_url, city) -> None:
     # three moving fixes at 20 km/h; the stopped truck (loading at a pickup) is left out
     assert w.source[i] == 0 and w.speed_kmh[i] == pytest.approx(20.0)
     assert w.counts()["live"] == 1
+
+
+def test_probe_matcher_remembers_fixes_and_gives_the_same_links(city) -> None:
+    from traveler_info.network import graph_from_inventory
+    from traveler_info.sources import ProbeMatcher, fix_keys
+
+    graph, _ = graph_from_inventory(city)
+    rng = np.random.default_rng(5)
+    n = 400
+    coords = graph.geom_coords
+    pick = rng.integers(0, len(coords) - 1, n)
+    f = rng.uniform(0, 1, n)
+    lon = coords[pick, 0] + f * (coords[pick + 1, 0] - coords[pick, 0]) + rng.normal(0, 5e-5, n)
+    lat = coords[pick, 1] + f * (coords[pick + 1, 1] - coords[pick, 1]) + rng.normal(0, 5e-5, n)
+    heading = rng.uniform(0, 360, n)
+    ts = 1_000_000 * np.arange(n, dtype=np.int64)
+    speed, age = rng.uniform(0, 40, n), rng.uniform(0, 600, n)
+
+    fresh = ProbeMatcher(graph.geom_offsets, graph.geom_coords, graph.n_edges)
+    expected = fresh.match(lat, lon, heading)
+    assert (expected >= 0).sum() > n // 4  # most fixes are on some link
+
+    m = ProbeMatcher(graph.geom_offsets, graph.geom_coords, graph.n_edges)
+    keys = fix_keys(ts, lat, lon, heading)
+    assert len(np.unique(keys)) == n
+    first = m.link_speeds(lat[:300], lon[:300], speed[:300], heading[:300], age[:300], keys[:300])
+    # the next window: the oldest 100 fixes gone, 100 new ones; the old ones come from memory
+    window = slice(100, n)
+    assert (m.match(lat[window], lon[window], heading[window], keys[window])
+            == expected[window]).all()
+    assert set(m._keys.tolist()) == set(keys[window].tolist())  # forgets what left the window
+    again = m.link_speeds(lat[window], lon[window], speed[window], heading[window], age[window],
+                          keys[window])
+    plain = fresh.link_speeds(lat[window], lon[window], speed[window], heading[window],
+                              age[window])
+    for a, b in zip(again, plain, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert np.isfinite(first[0]).any()
