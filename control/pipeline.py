@@ -181,7 +181,7 @@ def _plan_compiled(
         counts = as_float("flow_veh_h", flow_veh_h)
         if counts.ndim == 2:
             counts = counts[np.newaxis]
-        if counts.ndim != 3 or counts.shape[-1] != len(VEHICLE_CLASSES):
+        if counts.ndim != 3 or counts.shape[-1] != len(VEHICLE_CLASSES) or not counts.shape[1]:
             return None
         n = counts.shape[0]
         shape = counts.shape[:2]
@@ -251,6 +251,11 @@ def _plan_numpy(
     q = passenger_car_flow(flow_veh_h, opposed, pce_protected, pce_opposed)
     shape = q.shape
     n = shape[0]
+    if not shape[1]:
+        raise ValueError(
+            f"flow_veh_h has shape {shape + (4,)}, expected (n_intersections, n_phases, 4) "
+            "with at least one phase"
+        )
     # Phase-major memory (Fortran order) keeps every (n, 1) x (n, p) operation and
     # every sum over phases on contiguous rows of n values (several times faster than
     # C order with 8 phases). Shapes and axes stay (n_intersections, n_phases).

@@ -181,12 +181,13 @@ def test_edge_cases_equal_numpy_path(case: str) -> None:
         (dict(min_cycle_s=100.0, max_cycle_s=90.0), "min_cycle_s must be <= max_cycle_s"),
         (dict(los_thresholds_s=(10.0, 5.0, 35.0, 55.0, 80.0)), "thresholds_s has shape"),
         (dict(pce_protected=[0.2, 1.0, 1.3]), "pce_protected has shape"),
+        (dict(flow_veh_h=np.zeros((2, 0, 4))), r"flow_veh_h has shape \(2, 0, 4\)"),
     ],
 )
 def test_invalid_input_raises_as_the_numpy_path(change: dict, message: str) -> None:
     kwargs: dict = dict(flow_veh_h=np.full((2, 3, 4), 100.0), saturation_pcu_h=1800.0,
                         intergreen_s=5.0, entry_width_m=5.0)
-    if "flow_veh_h" in change:
+    if isinstance(change.get("flow_veh_h"), float):
         kwargs["flow_veh_h"][1, 2, 0] = change.pop("flow_veh_h")
     kwargs.update(change)
     for compiled in (True, False):
