@@ -66,6 +66,14 @@ class IntersectionConfig:
     max_cycle_step_s: float = 12.0
     max_split_step_pct: float = 12.0
     offset_s: float = 0.0
+    # corridor linking: signals sharing a ``corridor`` name, in ``corridor_pos`` order,
+    # run a common cycle with green-wave offsets when the corridor is busy; phase 0
+    # is then the coordinated (arterial) phase. ``travel_s``/``travel_in_s``: travel
+    # time from/to the previous signal of the corridor at the progression speed [s]
+    corridor: str | None = None
+    corridor_pos: int = 0
+    travel_s: float = 0.0
+    travel_in_s: float | None = None
 
     @property
     def fixed_cycle_s(self) -> float:
@@ -105,6 +113,12 @@ class LoopParams:
     # max green >= the phase's Webster share of this cycle (demand-proportional caps) [s]
     envelope_cycle_s: float = 0.0
     gap_s: float = 2.0  # motorcycle-heavy platoons: shorter headways than the 3 s car default
+    # corridor linking (SCATS' "marriage"): link a corridor when the largest flow ratio
+    # Y of its signals reaches link_y_on, unlink below link_y_off (hysteresis)
+    link_y_on: float = 0.30
+    link_y_off: float = 0.25
+    link_x_target: float = 0.85  # the common cycle keeps every member below this X
+    link_search_s: float = 40.0  # cycles tried above the shortest feasible one [s]
 
 
 class Publisher(Protocol):
@@ -183,6 +197,61 @@ def actuation_envelope(
     return [float(x) for x in lo], [float(x) for x in hi]
 
 
+def corridor_timing(
+    flow_ratio: npt.NDArray[np.float64],
+    intergreen_s: npt.NDArray[np.float64],
+    min_green_s: npt.NDArray[np.float64],
+    mask: npt.NDArray[np.bool_],
+    travel_s: npt.NDArray[np.float64],
+    travel_in_s: npt.NDArray[np.float64],
+    min_cycle_s: float,
+    max_cycle_s: float,
+    x_target: float = 0.85,
+    search_s: float = 40.0,
+) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64], float, float]:
+    """Common cycle, greens and green-wave offsets for the signals of one corridor.
+
+    ``flow_ratio``, ``intergreen_s``, ``min_green_s``, ``mask``: (n_signals, n_phases)
+    in corridor order; ``travel_s``/``travel_in_s``: (n_signals - 1,) outbound and
+    inbound travel times between consecutive signals [s]. Phase 0 is coordinated.
+
+    The shortest feasible cycle keeps every signal's degree of saturation at most
+    ``x_target`` (C >= L / (1 - Y / x)) and fits the minimum greens; among the
+    whole-second cycles from there to ``search_s`` longer, the one whose
+    two-way band (the narrower of the two directions, as a share of the cycle)
+    is widest wins, the shortest on ties. Greens are Webster's splits at that cycle
+    and offsets the control core's two-way green wave
+    (:func:`control.coordination.green_wave_offsets`).
+
+    Returns ``cycle_s``, ``green_s`` (n_signals, n_phases), ``offset_s`` (n_signals,)
+    and the outbound and inbound bandwidths [s].
+    """
+    from control.coordination import green_wave_offsets
+    from control.webster import green_splits
+
+    lost = np.where(mask, intergreen_s, 0.0).sum(axis=-1)
+    y = np.where(mask, flow_ratio, 0.0).sum(axis=-1)
+    need = np.maximum(lost + np.where(mask, min_green_s, 0.0).sum(axis=-1),
+                      lost / np.maximum(1.0 - y / x_target, 0.05))
+    lo = float(np.ceil(max(need.max(), min_cycle_s)))
+    hi = float(np.floor(min(max(lo, max_cycle_s), lo + search_s)))
+    cands = np.arange(lo, hi + 1.0)
+    n, k = flow_ratio.shape
+    m = len(cands)
+    greens = green_splits(
+        np.tile(flow_ratio, (m, 1)), np.repeat(cands, n), np.tile(intergreen_s, (m, 1)),
+        np.tile(min_green_s, (m, 1)), np.tile(mask, (m, 1)),
+    ).reshape(m, n, k)
+    off, b_out, b_in = green_wave_offsets(
+        np.tile(travel_s, (m, 1)), greens[:, :, 0], cands, two_way=True,
+        inbound_link_travel_s=np.tile(travel_in_s, (m, 1)),
+    )
+    score = np.round(np.minimum(b_out, b_in) / cands, 3)
+    best = int(np.argmax(score))
+    return (float(cands[best]), greens[best], off[best], float(b_out[best]),
+            float(b_in[best]))
+
+
 def constrain(
     cycle_s: npt.NDArray[np.float64],
     green_s: npt.NDArray[np.float64],
@@ -242,6 +311,8 @@ class ControlLoop:
         self.params = params or LoopParams()
         self._smoothed: dict[str, npt.NDArray[np.float64]] = {}
         self._mode: dict[str, str] = {}  # last alert state per intersection
+        self._linked: dict[str, bool] = {}  # corridor -> linked in the last tick
+        self._corridor_cycle: dict[str, float] = {}  # corridor -> its common cycle [s]
 
     # ------------------------------------------------------------- store I/O
     def configs(self) -> list[IntersectionConfig]:
@@ -379,21 +450,34 @@ class ControlLoop:
         green = np.full((n, width), np.nan)
         valid = np.zeros(n, dtype=bool)
         vtext = [""] * n
+        offsets = np.full(n, np.nan)  # green-wave offsets of linked corridors
         if ok.any():
             cmin = np.array([c.min_cycle_s for c in cfgs])
             cmax = np.array([c.max_cycle_s for c in cfgs])
             safe_flow = np.where(np.isfinite(flow) & ok[:, None], flow, 0.0)
             c0, g0, flags = compute_timing(safe_flow, sat, ig, gmin, mask, cmin, cmax)
+            c_web = c0.copy()
+            prev_lim = prev_c.copy()
+            linked = self._link(cfgs, ok, safe_flow, sat, ig, gmin, mask, cmin, cmax,
+                                c0, g0, prev_lim, offsets, inputs)
             c1, g1, v1, t1 = constrain(
-                c0, g0, ig, gmin, mask, prev_c, prev_g,
+                c0, g0, ig, gmin, mask, prev_lim, prev_g,
                 np.array([c.max_cycle_step_s for c in cfgs]),
                 np.array([c.max_split_step_pct for c in cfgs]),
                 cmin, cmax, p.resolution_s,
             )
+            for name, sel in linked.items():
+                # one cycle for the whole corridor (rounding may differ by a second)
+                good = sel[v1[sel] & ok[sel]]
+                if len(good):
+                    common = float(c1[good].max())
+                    g1[good, 0] += common - c1[good]
+                    c1[good] = common
+                    self._corridor_cycle[name] = common
             cycle, green, valid, vtext = c1, g1, v1, t1
             for i in range(n):
                 if ok[i]:
-                    inputs[i]["webster_cycle_s"] = round(float(c0[i]), 1)
+                    inputs[i]["webster_cycle_s"] = round(float(c_web[i]), 1)
                     inputs[i]["core_flags"] = int(flags[i])
         for i, cfg in enumerate(cfgs):
             iid = cfg.intersection_id
@@ -413,13 +497,17 @@ class ControlLoop:
                         green[i, :k], gmin[i, :k], queue_pcu[i, :k], sat[i, :k],
                         p.max_green_factor, ig[i, :k], p.envelope_cycle_s,
                     )
+                linked_here = bool(np.isfinite(offsets[i]))
                 plan = self._plan(
                     cfg, seq, now, "adaptive", [float(x) for x in green[i, :k]],
                     "adaptive: Webster on live flows"
                     + (" + queue" if p.queue_weight else "")
                     + f", cycle {cycle[i]:.0f} s"
+                    + (f", linked in corridor {cfg.corridor} (offset {offsets[i]:.0f} s)"
+                       if linked_here else "")
                     + (", actuated envelope" if envelope else ""),
                     envelope=envelope,
+                    offset_s=float(offsets[i]) if linked_here else None,
                 )
                 mode = "adaptive"
             else:
@@ -442,6 +530,73 @@ class ControlLoop:
         self._commit(result)
         return result
 
+    # -------------------------------------------------------- corridor linking
+    def _link(
+        self,
+        cfgs: Sequence[IntersectionConfig],
+        ok: npt.NDArray[np.bool_],
+        flow: npt.NDArray[np.float64],
+        sat: npt.NDArray[np.float64],
+        ig: npt.NDArray[np.float64],
+        gmin: npt.NDArray[np.float64],
+        mask: npt.NDArray[np.bool_],
+        cmin: npt.NDArray[np.float64],
+        cmax: npt.NDArray[np.float64],
+        cycle: npt.NDArray[np.float64],
+        green: npt.NDArray[np.float64],
+        prev_cycle: npt.NDArray[np.float64],
+        offsets: npt.NDArray[np.float64],
+        inputs: list[dict[str, Any]],
+    ) -> dict[str, npt.NDArray[np.intp]]:
+        """Link busy corridors: replace their members' cycle and greens (in place) by a
+        common cycle with green-wave offsets; returns the linked members per corridor.
+
+        A corridor is linked while the largest flow ratio Y of its signals (with
+        live data) is at least ``link_y_on`` (and stays linked down to
+        ``link_y_off``); the rate limits then apply from the corridor's previous
+        common cycle. Members without live data keep their place in the wave but
+        run their fallback plan.
+        """
+        p = self.params
+        groups: dict[str, list[int]] = {}
+        for i, c in enumerate(cfgs):
+            if c.corridor:
+                groups.setdefault(c.corridor, []).append(i)
+        y = np.where(mask, flow / sat, 0.0)
+        out: dict[str, npt.NDArray[np.intp]] = {}
+        for name, members in groups.items():
+            members.sort(key=lambda i: cfgs[i].corridor_pos)
+            sel = np.array(members)
+            live = sel[ok[sel]]
+            y_max = float(y[live].sum(axis=-1).max()) if len(live) else 0.0
+            was = self._linked.get(name, False)
+            on = len(live) >= 2 and y_max >= (p.link_y_off if was else p.link_y_on)
+            self._linked[name] = on
+            if not on:
+                self._corridor_cycle.pop(name, None)
+                continue
+            t_out = np.array([cfgs[i].travel_s for i in members[1:]])
+            t_in = np.array([cfgs[i].travel_s if cfgs[i].travel_in_s is None
+                             else cfgs[i].travel_in_s for i in members[1:]])
+            c, g, off, b_out, b_in = corridor_timing(
+                y[sel], ig[sel], gmin[sel], mask[sel], t_out, t_in,
+                float(cmin[sel].max()), float(cmax[sel].min()), p.link_x_target,
+                p.link_search_s,
+            )
+            cycle[sel] = c
+            green[sel] = g
+            offsets[sel] = off
+            if name in self._corridor_cycle:
+                prev_cycle[sel] = self._corridor_cycle[name]
+            for j, i in enumerate(members):
+                inputs[i]["corridor"] = {
+                    "name": name, "y_max": round(y_max, 3), "cycle_s": c,
+                    "offset_s": round(float(off[j]), 1),
+                    "band_s": [round(b_out, 1), round(b_in, 1)],
+                }
+            out[name] = sel
+        return out
+
     def _plan(
         self,
         cfg: IntersectionConfig,
@@ -454,7 +609,9 @@ class ControlLoop:
         valid_until: datetime | None = None,
         plan_id: str | None = None,
         envelope: tuple[list[float], list[float]] | None = None,
+        offset_s: float | None = None,
     ) -> SignalPlan:
+        """The plan payload; with ``offset_s`` (a linked corridor) it is ``coordinated``."""
         phases = [
             PlanPhase(
                 phase=ph.phase, green_s=round(float(g), 2), intergreen_s=ph.intergreen_s,
@@ -471,11 +628,12 @@ class ControlLoop:
             plan_id=plan_id or f"{source}-{seq}",
             source=source,  # type: ignore[arg-type]
             cycle_s=round(cycle, 2),
-            offset_s=float(cfg.offset_s % cycle) if cycle > 0 else 0.0,
+            offset_s=float((cfg.offset_s if offset_s is None else offset_s) % cycle)
+            if cycle > 0 else 0.0,
             phases=phases,
             reason=reason[:500],
             valid_until=valid_until,
-            mode="actuated" if envelope else "fixed",
+            mode=("coordinated" if offset_s is not None else "actuated") if envelope else "fixed",
             gap_s=self.params.gap_s if envelope else None,
         )
 

@@ -14,8 +14,13 @@ cycle). A controller switches to a new plan at its next cycle boundary.
 they are; ``actuated`` lets the controller's own stop-line detectors end a green
 early (after ``min_green_s``, on a gap of ``gap_s`` seconds) or extend it up to
 ``max_green_s`` (the hub sets the envelope every cycle; the controller acts on
-the second, as SCATS' strategic/tactical split). Fallback and override plans are
-always ``fixed``.
+the second, as SCATS' strategic/tactical split). ``coordinated`` is actuated
+operation linked to neighbours (a corridor): phase 0 is the coordinated phase,
+it holds its green from the offset point of the common ``cycle_s`` to its yield
+point (``green_s`` of phase 0); the other phases run at most once per cycle,
+between their minimum and maximum, end on a gap, and are forced off so that
+phase 0 starts again at ``offset_s``. Fallback and override plans are always
+``fixed``.
 """
 
 from __future__ import annotations
@@ -60,7 +65,9 @@ class SignalPlan(BaseModel):
     cycle_s: float = Field(gt=0.0, le=600.0, description="cycle length [s]")
     offset_s: float = Field(0.0, ge=0.0, le=600.0, description="offset of phase 0 [s]")
     phases: list[PlanPhase] = Field(min_length=1, max_length=16)
-    mode: Literal["fixed", "actuated"] = Field("fixed", description="how the controller runs it")
+    mode: Literal["fixed", "actuated", "coordinated"] = Field(
+        "fixed", description="how the controller runs it"
+    )
     gap_s: float | None = Field(
         None, gt=0.0, le=10.0, description="actuated: gap that ends a green early [s]"
     )

@@ -305,3 +305,88 @@ def test_service_runs_on_the_inventory_once(db_url: str, topic_root: str) -> Non
             c.publish(plan_topic(i.id, topic_root), b"", qos=1, retain=True).wait_for_publish(5)
         c.disconnect()
         c.loop_stop()
+
+
+def _corridor_configs() -> list[IntersectionConfig]:
+    return [
+        IntersectionConfig(
+            intersection_id=f"TGR-01{k}",
+            phases=(PhaseConfig(0, (f"M{k}",), min_green_s=7.0, intergreen_s=3.0),
+                    PhaseConfig(1, (f"S{k}",), min_green_s=7.0, intergreen_s=3.0)),
+            fixed_greens_s=(30.0, 20.0), min_cycle_s=20.0, max_cycle_s=140.0,
+            corridor="jl-mh-thamrin", corridor_pos=k, travel_s=21.6 if k else 0.0,
+        )
+        for k in range(3)
+    ]
+
+
+def _corridor_counts(
+    conn: object, at: datetime, main_lv: int, side_lv: int, skip: str | None = None
+) -> None:
+    with conn.transaction(), conn.cursor() as cur:  # type: ignore[attr-defined]
+        for k in range(3):
+            iid = f"TGR-01{k}"
+            if iid == skip:
+                continue
+            for det, lv in ((f"M{k}", main_lv), (f"S{k}", side_lv)):
+                cur.execute(
+                    """INSERT INTO detector_reading (ts, intersection_id, detector_id, seq,
+                           approach, lane, interval_s, mc, lv, hv, um, occupancy_pct,
+                           queue_m)
+                       VALUES (%s, %s, %s, %s, 'W', 1, 60, 0, %s, 0, 0, 10.0, 0)""",
+                    (at, iid, det, int(at.timestamp()) * 10 + k * 2 + (det[0] == "S"), lv),
+                )
+
+
+def test_a_busy_corridor_is_linked_with_a_green_wave_and_keeps_its_fail_safes(
+    loop: ControlLoop, topic_root: str
+) -> None:
+    loop.conn.execute("DELETE FROM signal_config")
+    save_configs(loop.conn, _corridor_configs())
+    loop.conn.commit()
+    ids = [f"TGR-01{k}" for k in range(3)]
+    try:
+        # light traffic (Y ~ 0.1): every signal runs actuated on its own
+        _corridor_counts(loop.conn, NOW - timedelta(seconds=10), 2, 1)
+        res = loop.tick(NOW)
+        assert {res.decisions[i].plan.mode for i in ids} == {"actuated"}
+        # busy (Y ~ 0.35): one common cycle, offsets half a cycle apart (21.6 s links)
+        later = NOW + timedelta(minutes=5)
+        _corridor_counts(loop.conn, later - timedelta(seconds=10), 7, 4)
+        loop.params = LoopParams(window_s=60, stale_after_s=150)
+        plans: dict[str, SignalPlan] = {}
+        for step in range(4):  # the cycle walks to the common one within the rate limits
+            t = later + timedelta(seconds=60 * step)
+            if step:
+                _corridor_counts(loop.conn, t - timedelta(seconds=10), 7, 4)
+            res = loop.tick(t)
+            plans = {i: res.decisions[i].plan for i in ids}
+        assert {p.mode for p in plans.values()} == {"coordinated"}
+        cycles = {p.cycle_s for p in plans.values()}
+        assert len(cycles) == 1 and 40.0 <= cycles.pop() <= 46.0
+        c = plans[ids[0]].cycle_s
+        d01 = (plans[ids[1]].offset_s - plans[ids[0]].offset_s) % c
+        d02 = (plans[ids[2]].offset_s - plans[ids[0]].offset_s) % c
+        assert abs(d01 - c / 2) <= 2.0 and min(d02, c - d02) <= 2.0
+        audit = loop.conn.execute(
+            "SELECT inputs->'corridor'->>'name' FROM signal_plan_audit "
+            "WHERE intersection_id = %s ORDER BY ts DESC LIMIT 1", (ids[1],)
+        ).fetchone()
+        assert audit == ("jl-mh-thamrin",)
+        # the middle signal's detectors go quiet: it falls back with an alert, the
+        # others stay linked on the same cycle
+        t = later + timedelta(minutes=8)
+        _corridor_counts(loop.conn, t - timedelta(seconds=10), 7, 4, skip=ids[1])
+        res = loop.tick(t)
+        assert res.decisions[ids[1]].plan.source == "fallback"
+        assert res.decisions[ids[1]].alert is not None
+        ends = [res.decisions[i].plan for i in (ids[0], ids[2])]
+        assert {p.mode for p in ends} == {"coordinated"} and ends[0].cycle_s == ends[1].cycle_s
+    finally:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2)
+        c.connect("127.0.0.1", 1883)
+        c.loop_start()
+        for i in ids:
+            c.publish(plan_topic(i, topic_root), b"", qos=1, retain=True).wait_for_publish(5)
+        c.disconnect()
+        c.loop_stop()
