@@ -21,6 +21,7 @@ Controllers:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
@@ -38,7 +39,13 @@ import numpy as np
 
 from sim.sumo_demand import VEHICLE_MIX, Demand, make_demand
 from sim.sumo_net import NetworkSpec, default_workdir, sumo_home
-from sim.twin_model import TlsModel, read_tls, write_detectors, write_sumo_programs
+from sim.twin_model import (
+    TlsModel,
+    corridor_links,
+    read_tls,
+    write_detectors,
+    write_sumo_programs,
+)
 
 CONTROLLERS = ("fixed", "webster", "adaptive", "sumo-actuated", "sumo-delay-based")
 CLASS_OF_TYPE = {"mc": 0, "lv": 1, "hv": 2}
@@ -64,9 +71,16 @@ class TwinConfig:
     sat_pcu_h: float = 1900.0
     queue_weight: float = 1.0
     actuated: bool = True  # adaptive: plans carry an actuation envelope (SCATS-like)
-    max_green_factor: float = 2.0
+    max_green_factor: float = 4.0
     envelope_cycle_s: float = 0.0
     gap_s: float = 2.0
+    # adaptive: who runs the plans in the street: "hub" = the twin's field controller
+    # (actuated-coordinated, sim.twin_street); "sumo" = SUMO's actuated program with
+    # the plan's envelope
+    street: str = "hub"
+    link_corridor: bool = True  # adaptive on corridor networks: the arterial is a corridor
+    link_y_on: float = 0.30
+    link_y_off: float = 0.25
 
 
 @dataclass
@@ -193,7 +207,8 @@ class HubLink:
     """The adaptive controller's path through MQTT, the ingest, PostgreSQL and the loop."""
 
     def __init__(
-        self, cfg: TwinConfig, models: list[TlsModel], t0: datetime, inventory: Any = None
+        self, cfg: TwinConfig, models: list[TlsModel], t0: datetime, inventory: Any = None,
+        corridor: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
@@ -242,12 +257,17 @@ class HubLink:
             save_configs(self.conn, [config_from_inventory(ix) for ix in inventory.intersections
                                      if ix.id in set(ids)])
         else:
-            save_configs(self.conn, [m.config(cfg.sat_pcu_h) for m in models])
+            links = corridor or {}
+            save_configs(self.conn, [
+                dataclasses.replace(m.config(cfg.sat_pcu_h), **links.get(m.intersection_id, {}))
+                for m in models
+            ])
         self.ingest = IngestService(self.settings)
         self.ingest.start()
         self.plan_pub = MqttPlanPublisher(self.settings)
         self.loop = ControlLoop(self.conn, self.plan_pub, root,
                                 LoopParams(queue_weight=cfg.queue_weight,
+                                           link_y_on=cfg.link_y_on, link_y_off=cfg.link_y_off,
                                            actuated=cfg.actuated,
                                            max_green_factor=cfg.max_green_factor,
                                            envelope_cycle_s=cfg.envelope_cycle_s,
@@ -412,7 +432,10 @@ def run_twin(
                 apply_program(libsumo, m, plans[m.tls_id], "webster")
         if cfg.controller == "adaptive":
             t0 = (datetime.now(UTC) - timedelta(seconds=total_s + 900)).replace(microsecond=0)
-            hub = HubLink(cfg, models, t0, inventory)
+            links = None
+            if spec.kind == "corridor" and cfg.link_corridor:
+                links = corridor_links(net, models)
+            hub = HubLink(cfg, models, t0, inventory, links)
         result = _simulate(libsumo, cfg, models, hub, total_s, result, progress)
     finally:
         libsumo.close()
@@ -435,6 +458,13 @@ def _simulate(
     pending: dict[str, Any] = {}
     last_phase: dict[str, int] = {}
     by_iid = {m.intersection_id: m for m in models}
+    street = None
+    if hub is not None and cfg.street == "hub":
+        from sim.twin_street import controllers_for
+
+        street = controllers_for(models)
+        for ctl in street.values():  # plan offsets are epoch-based; the twin's clock is t0
+            ctl.clock0_s = hub.t0.timestamp()
     queue_samples: list[float] = []
     lanes_total = sum(len(m.lanes) for m in models) or 1
     trace: dict[str, Any] | None = None
@@ -448,8 +478,13 @@ def _simulate(
         if hub is not None:  # class of each vehicle, known while it is in the network
             for vid in libsumo.simulation.getDepartedIDList():
                 vtype_cache[vid] = CLASS_OF_TYPE.get(libsumo.vehicle.getTypeID(vid), 1)
-        # apply pending plans at the light's cycle boundary (entering phase 0)
-        if pending:
+        if street is not None:  # the field controllers run the hub's plans
+            for ctl in street.values():
+                had = ctl.pending
+                ctl.step(libsumo, step)
+                if had is not None and ctl.pending is None:
+                    result.plans_applied += 1
+        elif pending:  # apply pending plans at the light's cycle boundary (entering phase 0)
             for tid in list(pending):
                 ph = tl.getPhase(tid)
                 if ph == 0 and last_phase.get(tid, 0) != 0:
@@ -485,7 +520,11 @@ def _simulate(
                 hub.wait_stored(step, n_rows)
                 for iid, plan in hub.tick(step).items():
                     m = by_iid[iid]
-                    if len(plan.phases) == len(m.greens):
+                    if len(plan.phases) != len(m.greens):
+                        continue
+                    if street is not None:
+                        street[m.tls_id].offer(plan)
+                    else:
                         pending[m.tls_id] = plan
         if trace is not None and step % 2 == 0:
             for e in main_edges:

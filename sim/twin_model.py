@@ -83,6 +83,33 @@ class TlsModel:
         return out
 
 
+def corridor_links(
+    net: Path, models: list[TlsModel], name: str = "arterial", speed_m_s: float | None = None
+) -> dict[str, dict[str, object]]:
+    """Corridor fields of the control configuration for the lights of an arterial.
+
+    The lights are ordered west to east (the corridor networks of
+    :func:`sim.sumo_net.build_corridor` run along x); the travel time between
+    neighbours is their distance at the arterial's speed limit (or ``speed_m_s``).
+    Only lights whose phase 0 serves the arterial (approaches E/W) are linked.
+    """
+    root = ET.parse(net).getroot()
+    x = {j.get("id", ""): float(j.get("x", "0")) for j in root.findall("junction")}
+    speeds = [float(ln.get("speed", "13.89")) for e in root.findall("edge")
+              if e.get("function") != "internal" and e.get("from", "").startswith("C")
+              and e.get("to", "").startswith("C") for ln in e.findall("lane")]
+    v = speed_m_s or (max(speeds) if speeds else 13.89)
+    arterial = [m for m in models
+                if {ln.approach for ln in m.lanes if ln.phase == 0} <= {"E", "W"}]
+    arterial.sort(key=lambda m: x.get(m.tls_id, 0.0))
+    out: dict[str, dict[str, object]] = {}
+    for pos, m in enumerate(arterial):
+        travel = (x[m.tls_id] - x[arterial[pos - 1].tls_id]) / v if pos else 0.0
+        out[m.intersection_id] = {"corridor": name, "corridor_pos": pos,
+                                  "travel_s": round(travel, 1)}
+    return out
+
+
 def _is_green(state: str) -> bool:
     return any(c in "Gg" for c in state) and not any(c in "yY" for c in state)
 
