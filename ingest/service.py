@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import struct
 import threading
 import time
 from collections import deque
@@ -31,6 +32,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
+from paho.mqtt.client import PUBACK
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -50,6 +52,30 @@ from ingest.writer import BatchWriter, Item, WriteResult
 
 log = logging.getLogger(__name__)
 
+
+
+_PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
+
+
+def send_pubacks(client: mqtt.Client, mids: list[int]) -> None:
+    """Acknowledge QoS 1 messages, all in one write.
+
+    ``client.ack`` queues one PUBACK packet, wakes the network thread and costs
+    it one ``send`` per message; after a batch commit the hub acks thousands at
+    once, so their PUBACKs (4 bytes each, the same bytes ``ack`` sends: in MQTT 5
+    a success PUBACK may leave out reason code and properties) go out as one
+    buffer through paho's outgoing queue. With a paho that has no such queue, it
+    falls back to ``ack`` per message.
+    """
+    queue = getattr(client, "_packet_queue", None)
+    if not mids:
+        return
+    if queue is None or not getattr(client, "_manual_ack", False):
+        for mid in mids:
+            client.ack(mid, 1)
+        return
+    packet = b"".join([_PUBACK.pack(PUBACK, 2, mid) for mid in mids])
+    queue(PUBACK, packet, 0, 0)
 
 class IngestMetrics:
     def __init__(self, queue_depth: Any) -> None:
@@ -344,17 +370,20 @@ class IngestService:
 
     def _ack(self, batch: list[Item]) -> None:
         gen = self._gen
-        ack = self._client.ack
-        acked = stale = 0
+        mids = []
+        stale = 0
         for it in batch:
             if it.qos == 0:
                 continue
             if it.gen != gen:
                 stale += 1
                 continue
-            ack(it.mid, it.qos)
-            acked += 1
-        self.metrics.acked.inc(acked)
+            if it.qos == 1:
+                mids.append(it.mid)
+            else:
+                self._client.ack(it.mid, it.qos)
+        send_pubacks(self._client, mids)
+        self.metrics.acked.inc(len(mids))
         if stale:
             self.metrics.stale_acks.inc(stale)
 

@@ -143,3 +143,33 @@ def test_bad_messages_become_dead_letters_and_ingest_goes_on(service, db_url, br
     assert "malformed vehicle_id" in reasons[f"{topic_root}/v1/fleet/bad id!/gps"]
     assert bytes(raw[0]) == b"\xff\xfe"
     assert count(db_url, "SELECT count(*) FROM gps_position") == 1
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_stored_messages_are_acked_so_a_restart_gets_nothing_again(
+    db_url, broker, topic_root, protocol
+):
+    """The PUBACKs of a committed batch (one write for the whole batch) reach the
+    broker: after a clean restart of the same persistent session nothing comes back."""
+    host, port = broker
+    settings = ingest_settings(db_url, host, port, topic_root, mqtt_protocol=protocol)
+    svc = IngestService(settings)
+    svc.start()
+    try:
+        wait_for(lambda: svc.metrics.connected.value() == 1, what="broker connection")
+        time.sleep(0.3)
+        n = 600
+        publish_all(host, port, [detector_msg(topic_root, f"INT-{k % 7}", k, n_det=3) for k in range(n)])
+        wait_for(lambda: svc.metrics.acked.total() >= n, what=f"{n} acked")
+        time.sleep(0.5)  # the PUBACK bytes leave the client
+    finally:
+        svc.stop()
+    again = IngestService(settings)
+    again.start()
+    try:
+        wait_for(lambda: again.metrics.connected.value() == 1, what="reconnection")
+        time.sleep(2.0)  # anything unacked would be redelivered now
+        assert again.metrics.received.total() == 0
+    finally:
+        again.stop()
+    assert count(db_url, "SELECT count(*) FROM detector_reading") == n * 3
