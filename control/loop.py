@@ -113,6 +113,7 @@ class LoopParams:
     # max green >= the phase's Webster share of this cycle (demand-proportional caps) [s]
     envelope_cycle_s: float = 0.0
     gap_s: float = 2.0  # motorcycle-heavy platoons: shorter headways than the 3 s car default
+    queue_min_green: bool = True  # raise the earliest end of a green to clear the queue
     # corridor linking (SCATS' "marriage"): link a corridor when the largest flow ratio
     # Y of its signals reaches link_y_on, unlink below link_y_off (hysteresis)
     link_y_on: float = 0.30
@@ -494,7 +495,8 @@ class ControlLoop:
                 envelope = None
                 if p.actuated:
                     envelope = actuation_envelope(
-                        green[i, :k], gmin[i, :k], queue_pcu[i, :k], sat[i, :k],
+                        green[i, :k], gmin[i, :k],
+                        queue_pcu[i, :k] if p.queue_min_green else np.zeros(k), sat[i, :k],
                         p.max_green_factor, ig[i, :k], p.envelope_cycle_s,
                     )
                 linked_here = bool(np.isfinite(offsets[i]))

@@ -80,6 +80,7 @@ class TwinConfig:
     street: str = "hub"
     link_corridor: bool = True  # adaptive on corridor networks: the arterial is a corridor
     link_y_on: float = 0.30
+    queue_min_green: bool = True
     link_y_off: float = 0.25
 
 
@@ -268,6 +269,7 @@ class HubLink:
         self.loop = ControlLoop(self.conn, self.plan_pub, root,
                                 LoopParams(queue_weight=cfg.queue_weight,
                                            link_y_on=cfg.link_y_on, link_y_off=cfg.link_y_off,
+                                           queue_min_green=cfg.queue_min_green,
                                            actuated=cfg.actuated,
                                            max_green_factor=cfg.max_green_factor,
                                            envelope_cycle_s=cfg.envelope_cycle_s,
