@@ -109,7 +109,7 @@ class LoopParams:
     change_threshold_s: float = 0.5  # publish only when a green or the cycle moves this much
     # the envelope for actuated street controllers (mode "actuated"); None: fixed-time plans
     actuated: bool = True
-    max_green_factor: float = 2.0  # max green >= this x the planned green
+    max_green_factor: float = 4.0  # max green >= this x the planned green
     # max green >= the phase's Webster share of this cycle (demand-proportional caps) [s]
     envelope_cycle_s: float = 0.0
     gap_s: float = 2.0  # motorcycle-heavy platoons: shorter headways than the 3 s car default

@@ -22,6 +22,13 @@ def run(
     window_s: float = typer.Option(120.0, min=1.0, help="use counts from this many seconds"),
     stale_after_s: float = typer.Option(150.0, min=1.0, help="fall back when counts are older"),
     queue_weight: float = typer.Option(1.0, min=0.0, help="weight of the queue term (0: off)"),
+    max_green_factor: float = typer.Option(
+        4.0, min=1.0, help="actuated plans: latest end of a green, x the planned green"
+    ),
+    link_y_on: float = typer.Option(
+        0.30, min=0.0, help="link a corridor when its largest flow ratio Y reaches this"
+    ),
+    link_y_off: float = typer.Option(0.25, min=0.0, help="unlink a corridor below this Y"),
 ) -> None:
     """Run the adaptive loop: counts from the store -> plans published retained.
 
@@ -29,6 +36,8 @@ def run(
     applies the rate limits and validation, publishes changed plans and audits
     them. Stale or missing data, NaN or a failed validation fall back to the
     stored fixed plan with an alert; manual overrides win until they expire.
+    Corridors in the control configuration are linked (common cycle, green-wave
+    offsets, ``coordinated`` plans) while they are busy.
     """
     from control.loop import LoopParams
     from control.service import ControlService
@@ -37,7 +46,9 @@ def run(
 
     settings = get_settings()
     setup_logging(settings.log_level)
-    params = LoopParams(window_s=window_s, stale_after_s=stale_after_s, queue_weight=queue_weight)
+    params = LoopParams(window_s=window_s, stale_after_s=stale_after_s, queue_weight=queue_weight,
+                        max_green_factor=max_green_factor, link_y_on=link_y_on,
+                        link_y_off=min(link_y_off, link_y_on))
 
     def report(res: object) -> None:
         pub = getattr(res, "published", [])
