@@ -108,6 +108,78 @@ def _most_slack(green: np.ndarray, gmin: np.ndarray, m: np.ndarray, i: int, used
     return best
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _performance(
+    q: np.ndarray,
+    green: np.ndarray,
+    saturation: np.ndarray,
+    mask: np.ndarray,
+    cycle: np.ndarray,
+    kt: float,
+    t900: float,
+    e0: float,
+    e1: float,
+    e2: float,
+    e3: float,
+    e4: float,
+    cap: np.ndarray,
+    x: np.ndarray,
+    delay: np.ndarray,
+    nq: np.ndarray,
+    stops: np.ndarray,
+    los: np.ndarray,
+) -> None:
+    r"""Capacity, X, HCM delay, MKJI queue, stops and LOS of phases given as flat arrays.
+
+    The equations and order of operations of ``control.delay._delay_queue_terms``
+    and of :func:`control.pipeline.plan_signals` after it, branch-free so that
+    the loop compiles to SIMD instructions: ``np.minimum`` / ``np.maximum`` as
+    selects that keep NaN, padding (``mask`` False) NaN from the capacity on.
+    ``cycle`` holds each phase's cycle [s]; ``kt`` is 8 k I / T, ``t900`` 900 T;
+    ``e0..e4`` are the LOS bounds [s]. (The loop runs over ``range(len)``: a
+    loop from a start that might be negative indexes with a wrap-around check
+    and stays scalar.)
+    """
+    for e in range(q.shape[0]):
+        cyc = cycle[e]
+        qj = q[e]
+        gc = green[e] / cyc
+        cj = saturation[e] * gc
+        cj += 0.0
+        cj = cj if mask[e] else np.nan  # padding: every result NaN from here
+        xj = qj / cj
+        xm1 = xj - 1.0
+        xm1_sq = xm1 * xm1
+        xs = xj if xj <= 1.0 or xj != xj else 1.0  # np.minimum(X, 1)
+        den = 1.0 - xs * gc  # 1 - min(X, 1) g/C, shared by d1 and NQ2
+        one_gc = 1.0 - gc
+        # d1 = 0.5 C (1 - g/C)^2 / den; d2 = 900 T [(X - 1) + sqrt((X - 1)^2 + 8 k I X / (c T))]
+        d1 = one_gc * one_gc * (0.5 * cyc) / den
+        d2 = (np.sqrt(xj / cj * kt + xm1_sq) + xm1) * t900
+        # NQ1 = 0.25 c [(DS - 1) + sqrt((DS - 1)^2 + 8 (DS - 0.5) / c)] for DS > 0.5
+        r1 = 8.0 / cj * (xj - 0.5) + xm1_sq
+        r1 = r1 if r1 >= 0.0 or r1 != r1 else 0.0  # np.maximum(r1, 0)
+        nq1 = (np.sqrt(r1) + xm1) * (0.25 * cj)
+        nq1 *= 1.0 if xj > 0.5 else 0.0
+        # NQ2 = c (1 - GR) / (1 - GR min(DS, 1)) Q / 3600
+        nq2 = one_gc * cyc / den * (qj * (1.0 / 3600.0))
+        stops[e] = 0.9 * 3600.0 * (nq1 + nq2) / (qj * cyc)  # before the never-red fix
+        never = gc >= 1.0  # a single phase without intergreen: never red
+        d1 = 0.0 if never else d1
+        nq2 = 0.0 if never else nq2
+        dj = d1 + d2
+        cap[e] = cj
+        x[e] = 0.0 if cj == 0.0 and qj == 0.0 else xj  # no capacity, no demand: X = 0
+        delay[e] = dj
+        nq[e] = nq1 + nq2
+        code = (
+            (1 if dj > e0 else 0) + (1 if dj > e1 else 0) + (1 if dj > e2 else 0)
+            + (1 if dj > e3 else 0) + (1 if dj > e4 else 0)
+        )
+        code = 5 if xj > 1.0 else code  # X > 1 is F whatever the delay
+        los[e] = -1 if dj != dj else code
+
+
 OUTPUTS: tuple[tuple[str, str, bool], ...] = (
     # name, dtype, per phase (else per intersection): the order of ``out`` in plan_rows
     ("cycle_s", "float64", False),
@@ -132,8 +204,28 @@ OUTPUTS: tuple[tuple[str, str, bool], ...] = (
 
 
 def allocate(n: int, p: int) -> tuple[np.ndarray, ...]:
-    """Uninitialised output arrays of :func:`plan_rows` for n intersections of p phases."""
-    return tuple(np.empty((n, p) if per_phase else n, dtype) for _, dtype, per_phase in OUTPUTS)
+    """Uninitialised output arrays of :func:`plan_rows` for n intersections of p phases.
+
+    Views into two blocks (8-byte and 1-byte items) rather than 18 arrays: glibc
+    serves one large block again from its heap after the first call, where it
+    maps and unmaps separate 0.6 MB arrays on every call and pays a page fault
+    for each 4 KiB page (about half the kernel's time with glibc's defaults).
+    """
+    sizes = [n * p if per_phase else n for _, _, per_phase in OUTPUTS]
+    wide = [dtype == "float64" for _, dtype, _ in OUTPUTS]
+    floats = np.empty(sum(k for k, w in zip(sizes, wide, strict=True) if w))
+    small = np.empty(sum(k for k, w in zip(sizes, wide, strict=True) if not w), np.uint8)
+    out = []
+    at_f = at_s = 0
+    for (_, dtype, per_phase), k, w in zip(OUTPUTS, sizes, wide, strict=True):
+        shape = (n, p) if per_phase else (n,)
+        if w:
+            out.append(floats[at_f:at_f + k].reshape(shape))
+            at_f += k
+        else:
+            out.append(small[at_s:at_s + k].view(dtype).reshape(shape))
+            at_s += k
+    return tuple(out)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -216,6 +308,7 @@ def plan_rows(
         lost = 0.0
         big_y = 0.0
         sum_gmin = 0.0
+        total_q = 0.0
         used = 0  # phases up to the last existing one
         clean = True  # padding with a zero minimum green (adds exactly nothing in step 3)
         for j in range(p):
@@ -255,6 +348,7 @@ def plan_rows(
             lost += igj
             big_y += yj
             sum_gmin += gmj
+            total_q += qj * mf
         errors[i] = err
         # 2. Webster's cycle (control.webster._cycle), raised to fit the minimum greens
         over = big_y >= 1.0
@@ -340,61 +434,15 @@ def plan_rows(
                     if not (excess > 0.0 and trim > 0.0):
                         break
         cycle[i] = cyc
-        # 5. capacity, X, HCM delay, MKJI queue and stops (control.delay._delay_queue_terms),
-        # and the per-phase checks of control.constraints.validate_plan
-        total_q = 0.0
-        dq_sum = 0.0
+        # 5. validation (control.constraints.validate_plan with max_cycle_s raised to
+        # the need), then the refusal of plans whose minimum greens do not fit
+        reason = 0
         sum_g = 0.0
         sum_ig = 0.0
-        reason = 0
-        half_c = 0.5 * cyc
-        for j in range(p):
+        for j in range(used):  # padding: green and intergreen 0, nothing to check
             if not mask[i, j]:
-                # padding: NaN performance, LOS -1, no weight, nothing to validate
-                cap[i, j] = np.nan
-                x[i, j] = np.nan
-                delay[i, j] = np.nan
-                nq[i, j] = np.nan
-                qm[i, j] = np.nan
-                stops[i, j] = np.nan
-                los[i, j] = -1
                 continue
-            qj = q[i, j]
             gj = green[i, j]
-            gc = gj / cyc
-            cj = saturation[i, j] * gc
-            cj += 0.0
-            xj = qj / cj
-            xm1 = xj - 1.0
-            xm1_sq = xm1 * xm1
-            den = 1.0 - _minimum(xj, 1.0) * gc
-            one_gc = 1.0 - gc
-            d1 = one_gc * one_gc * half_c / den
-            d2 = (np.sqrt(xj / cj * kt + xm1_sq) + xm1) * t900
-            r1 = 8.0 / cj * (xj - 0.5) + xm1_sq
-            nq1 = (np.sqrt(_maximum(r1, 0.0)) + xm1) * (0.25 * cj)
-            nq1 *= 1.0 if xj > 0.5 else 0.0
-            nq2 = one_gc * cyc / den * (qj * (1.0 / 3600.0))
-            dj = d1 + d2
-            nqj = nq1 + nq2
-            stops[i, j] = 0.9 * 3600.0 * nqj / (qj * cyc)  # before the never-red fix below
-            if gc >= 1.0:  # a single phase without intergreen: never red
-                d1 = 0.0
-                nq2 = 0.0
-                dj = d1 + d2
-                nqj = nq1 + nq2
-            if cj == 0.0 and qj == 0.0:
-                xj = 0.0
-            cap[i, j] = cj
-            x[i, j] = xj
-            delay[i, j] = dj
-            nq[i, j] = nqj
-            los[i, j] = _los_code(dj, thresholds, xj)
-            qm[i, j] = nqj * 20.0 / width[i, j] if has_width else np.nan
-            total_q += qj
-            dqj = dj * qj
-            if dqj == dqj:  # not-computable phases carry no weight
-                dq_sum += dqj
             igj = ig[i, j]
             if gj < -_TOL_S or igj < -_TOL_S:
                 reason |= _R_NEGATIVE
@@ -404,11 +452,6 @@ def plan_rows(
                 reason |= _R_INTERGREEN
             sum_g += gj
             sum_ig += igj
-        di = dq_sum / total_q if total_q > 0.0 else np.nan
-        d_int[i] = di
-        los_int[i] = _los_code(di, thresholds, 0.0)
-        # 6. validation (control.constraints.validate_plan with max_cycle_s raised to
-        # the need), then the refusal of plans whose minimum greens do not fit
         total = sum_g + sum_ig
         finite = math.isfinite(cyc) and math.isfinite(total)
         if not finite:
@@ -421,4 +464,38 @@ def plan_rows(
             reason |= _R_CYCLE_BOUNDS
         reasons[i] = reason
         valid[i] = reason == 0
+        # scratch for step 6: the cycle of every phase, the total flow of the row
+        for j in range(p):
+            qm[i, j] = cyc
+        d_int[i] = total_q
+    # 6. capacity, X, HCM delay, MKJI queue and stops, LOS: element by element
+    # over the rows' phases, a loop the compiler turns into SIMD instructions
+    size = mask.size
+    lo, hi = start * p, stop * p
+    qm_flat = qm.reshape(size)[lo:hi]
+    nq_flat = nq.reshape(size)[lo:hi]
+    _performance(
+        q.reshape(size)[lo:hi], green.reshape(size)[lo:hi], saturation.reshape(size)[lo:hi],
+        mask.reshape(size)[lo:hi], qm_flat, kt, t900, thresholds[0], thresholds[1],
+        thresholds[2], thresholds[3], thresholds[4], cap.reshape(size)[lo:hi],
+        x.reshape(size)[lo:hi], delay.reshape(size)[lo:hi], nq_flat,
+        stops.reshape(size)[lo:hi], los.reshape(size)[lo:hi],
+    )
+    if has_width:  # MKJI QL = NQ 20 / W (NaN on padding)
+        width_flat = width.reshape(size)[lo:hi]
+        for e in range(hi - lo):
+            qm_flat[e] = nq_flat[e] * 20.0 / width_flat[e]
+    else:
+        qm_flat[:] = np.nan
+    # 7. intersection delay: flow-weighted over the phases, left to right
+    for i in range(start, stop):
+        total_q = d_int[i]
+        dq_sum = 0.0
+        for j in range(p):
+            dqj = delay[i, j] * q[i, j]
+            if dqj == dqj:  # padding and not-computable phases carry no weight
+                dq_sum += dqj
+        di = dq_sum / total_q if total_q > 0.0 else np.nan
+        d_int[i] = di
+        los_int[i] = _los_code(di, thresholds, 0.0)
 
