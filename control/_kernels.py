@@ -6,14 +6,16 @@ kernel runs the same steps for one intersection at a time, with its phases in
 cache, and writes each result once. The equations, their order of operations,
 the sums over phases (left to right, see :func:`control._arrays.rowsum`) and
 the NaN handling are those of the NumPy path, step for step, so the two agree
-to the last bit (tests/control/test_kernels.py). About 2.5x faster than the
-NumPy path on 10,000 intersections x 8 phases (``python -m bench.control``).
+to the last bit (tests/control/test_kernels.py). The element-wise steps run as
+loops over the flat phase arrays that compile to SIMD instructions. About 3x
+faster than the NumPy path on 10,000 intersections x 8 phases
+(``python -m bench.control``: ~2.5 ms against ~7.8 ms).
 
-One thread: a parallel version (numba ``prange``, or chunks shared by two
-threads) nearly halved the time on an idle machine of 2 cores, but whenever
-other processes kept the cores busy it was slower than this one, up to 7x
-(a parallel step waits for its slowest thread). The kernel releases the GIL,
-so a caller can still plan disjoint row ranges in threads.
+One thread: a parallel version of an earlier kernel (numba ``prange``, or
+chunks shared by two threads) took 1.7 ms instead of 3 ms at best on 2 cores,
+but whenever other processes kept the cores busy it was slower than one
+thread, up to 7x (a parallel step waits for its slowest thread). The kernel
+releases the GIL, so a caller can still plan disjoint row ranges in threads.
 
 Written in the subset of Python that numba compiles, with ``error_model="numpy"``
 (IEEE division: x/0 is inf or NaN, as in NumPy) and without ``fastmath`` (no
@@ -282,7 +284,9 @@ def plan_rows(
     The steps and equations of :func:`control.pipeline.plan_signals` (pcu,
     y = q/s, Webster's cycle, splits by Newton's method on the minimum greens,
     rounding with the cycle brought back within its bounds, HCM d1 + d2, MKJI
-    NQ1 + NQ2, stops, LOS, validation), each written out for one intersection.
+    NQ1 + NQ2, stops, LOS, validation): one intersection at a time up to the
+    validation, then capacity to LOS over the rows' phases as one flat SIMD loop
+    (:func:`_performance`), then the intersection delay row by row.
     Releases the GIL: disjoint row ranges can be planned in parallel threads.
     """
     (
