@@ -159,7 +159,8 @@ def test_stored_messages_are_acked_so_a_restart_gets_nothing_again(
         wait_for(lambda: svc.metrics.connected.value() == 1, what="broker connection")
         time.sleep(0.3)
         n = 600
-        publish_all(host, port, [detector_msg(topic_root, f"INT-{k % 7}", k, n_det=3) for k in range(n)])
+        msgs = [detector_msg(topic_root, f"INT-{k % 7}", k, n_det=3) for k in range(n)]
+        publish_all(host, port, msgs)
         wait_for(lambda: svc.metrics.acked.total() >= n, what=f"{n} acked")
         time.sleep(0.5)  # the PUBACK bytes leave the client
     finally:
