@@ -340,3 +340,40 @@ def bidirectional_astar(
         v = to[pr[v]]
         i += 1
     return mu, path, settled
+
+
+@njit(cache=True, nogil=True)
+def dijkstra_rows(indptr, head, edge, w, sources, out):
+    """One-to-all Dijkstra from each of ``sources`` into the rows of ``out``.
+
+    ``indptr, head, edge`` a CSR as in :func:`astar` (forward for distances from
+    the sources, the reverse CSR for distances to them), ``w`` the link weights
+    [s]; ``out`` is (len(sources), n_nodes) and receives the distances (inf:
+    unreachable). Parallel links are fine (the cheaper one wins). Runs without
+    the GIL, so several threads can fill different rows at once.
+    """
+    n = indptr.shape[0] - 1
+    cap = head.shape[0] + 2
+    hk = np.empty(cap)
+    hv = np.empty(cap, dtype=np.int64)
+    done = np.zeros(n, dtype=np.bool_)
+    for r in range(sources.shape[0]):
+        dist = out[r]
+        dist[:] = np.inf
+        done[:] = False
+        s = sources[r]
+        dist[s] = 0.0
+        size = _heap_push(hk, hv, 0, 0.0, s)
+        while size > 0:
+            d = hk[0]
+            u = hv[0]
+            size = _heap_pop(hk, hv, size)
+            if done[u]:
+                continue
+            done[u] = True
+            for j in range(indptr[u], indptr[u + 1]):
+                v = head[j]
+                nd = d + w[edge[j]]
+                if nd < dist[v]:
+                    dist[v] = nd
+                    size = _heap_push(hk, hv, size, nd, v)

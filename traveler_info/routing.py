@@ -19,6 +19,7 @@ graphs in road networks. TAPAS 2011, LNCS 6595, 21-32.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from traveler_info.graph import GraphError, RoadGraph
 
 DEFAULT_LANDMARKS = 16
 ACTIVE_LANDMARKS = 4  # landmarks used per query, the best for its (s, t) [-]
+# threads for the one-to-all searches of a refresh (landmark tables, place matrix)
+SEARCH_THREADS = max(1, min(4, os.cpu_count() or 1))
 ALT_PENALTY = 1.6  # weight factor on the links of routes already found [-]
 ALT_MAX_STRETCH = 1.4  # an alternative takes at most this times the fastest [-]
 ALT_MAX_OVERLAP = 0.6  # share of an alternative's length shared with a kept route [-]
@@ -109,6 +112,7 @@ class Router:
         self.indptr, self.head, self.edge = graph.forward_csr
         self.rindptr, self.rhead, self.redge = graph.backward_csr
         self.tail = graph.edge_from.astype(np.int64)
+        self._compiled = compiled and _kernels.HAVE_NUMBA
         self.to = graph.edge_to.astype(np.int64)
         if isinstance(landmarks, int | np.integer):
             self.landmarks = select_landmarks(graph, int(landmarks), seed=seed)
@@ -135,10 +139,59 @@ class Router:
         n = self.graph.n_nodes
         if not len(self.landmarks):
             return np.zeros((n, 0)), np.zeros((n, 0))
-        mat = self.graph.matrix(floor_weight)
-        d_from = dijkstra(mat, directed=True, indices=self.landmarks)  # (K, n)
-        d_to = dijkstra(mat.T.tocsr(), directed=True, indices=self.landmarks)
+        w = np.ascontiguousarray(floor_weight, dtype=np.float64)
+        d_from, d_to = self._searches(w, [(True, self.landmarks), (False, self.landmarks)])
         return np.ascontiguousarray(d_from.T), np.ascontiguousarray(d_to.T)
+
+    def _searches(
+        self, w: np.ndarray, jobs: list[tuple[bool, np.ndarray]], threads: int = SEARCH_THREADS
+    ) -> list[np.ndarray]:
+        """One-to-all searches: for each (forward, sources) job a (len(sources), n_nodes)
+        array of distances from (forward) or to (backward) each source [s].
+
+        The rows are spread over ``threads`` threads: the kernel runs without the
+        GIL. Interpreted kernels (no numba) fall back to scipy's Dijkstra.
+        """
+        n = self.graph.n_nodes
+        outs = [np.empty((len(src), n)) for _, src in jobs]
+        if not self._compiled:
+            mat = self.graph.matrix(w)
+            back = mat.T.tocsr()
+            for (fwd, src), out in zip(jobs, outs, strict=True):
+                if len(src):
+                    out[:] = dijkstra(mat if fwd else back, directed=True, indices=src)
+            return outs
+        tasks = []
+        for (fwd, src), out in zip(jobs, outs, strict=True):
+            csr = (self.indptr, self.head, self.edge) if fwd else (
+                self.rindptr, self.rhead, self.redge)
+            for part in np.array_split(np.arange(len(src)), threads):
+                if len(part):
+                    tasks.append((csr, np.ascontiguousarray(src[part], dtype=np.int64),
+                                  out[part[0]:part[-1] + 1]))
+        # whole tasks per thread, longest-first, so the threads finish together
+        chunks: list[list[Any]] = [[] for _ in range(threads)]
+        load = [0] * threads
+        for task in sorted(tasks, key=lambda task: -len(task[1])):
+            k = load.index(min(load))
+            chunks[k].append(task)
+            load[k] += len(task[1])
+
+        def run(chunk: list[Any]) -> None:
+            for (indptr, head, edge), src, out in chunk:
+                _kernels.dijkstra_rows(indptr, head, edge, w, src, out)
+
+        if threads <= 1 or len(tasks) <= 1:
+            for c in chunks:
+                run(c)
+            return outs
+        workers = [threading.Thread(target=run, args=(c,)) for c in chunks[1:] if c]
+        for t in workers:
+            t.start()
+        run(chunks[0])
+        for t in workers:
+            t.join()
+        return outs
 
     def check_weights(self, weight: npt.ArrayLike) -> np.ndarray:
         """``weight`` as a contiguous float array, checked against free flow."""
@@ -255,9 +308,8 @@ class Router:
     def one_to_many(self, weight: npt.ArrayLike, sources: npt.ArrayLike) -> np.ndarray:
         """Travel times [s] from each source node to every node, shape (n_sources, n_nodes)."""
         w = self.check_weights(weight)
-        return np.atleast_2d(
-            dijkstra(self.graph.matrix(w), directed=True, indices=np.asarray(sources))
-        )
+        src = np.atleast_1d(np.asarray(sources, dtype=np.int64))
+        return self._searches(w, [(True, src)])[0]
 
     def matrix(self, weight: npt.ArrayLike, nodes: npt.ArrayLike) -> np.ndarray:
         """Travel times [s] between the given nodes, shape (k, k); inf when unreachable."""

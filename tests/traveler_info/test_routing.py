@@ -164,3 +164,28 @@ def test_graph_validation_names_the_argument() -> None:
         RoadGraph([0.0, 1.0], [0.0, 1.0], [0], [5], [1.0], [1.0])
     with pytest.raises(GraphError, match="length_m"):
         RoadGraph([0.0, 1.0], [0.0, 1.0], [0], [1], [-1.0], [1.0])
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(), st.integers(1, 3))
+def test_one_to_all_tables_match_networkx_on_any_thread_count(case, threads) -> None:
+    """The refresh's landmark tables and place matrix (compiled one-to-all searches,
+    rows spread over threads) equal networkx's distances, parallel links included."""
+    g, w, s, t, k = case
+    r = Router(g, landmarks=min(k, g.n_nodes))
+    G = nx.MultiDiGraph()
+    G.add_nodes_from(range(g.n_nodes))
+    for e in range(g.n_edges):
+        G.add_edge(int(g.edge_from[e]), int(g.edge_to[e]), weight=float(w[e]))
+    sources = np.array(sorted({s, t, 0}), dtype=np.int64)
+    fwd, back = r._searches(w, [(True, sources), (False, sources)], threads=threads)
+    for i, src in enumerate(sources):
+        d_from = nx.single_source_dijkstra_path_length(G, int(src), weight="weight")
+        d_to = nx.single_source_dijkstra_path_length(G.reverse(), int(src), weight="weight")
+        for v in range(g.n_nodes):
+            assert fwd[i, v] == pytest.approx(d_from.get(v, math.inf))
+            assert back[i, v] == pytest.approx(d_to.get(v, math.inf))
+    interpreted = Router(g, landmarks=r.landmarks, compiled=False)
+    for a, b in zip(r.landmark_tables(w), interpreted.landmark_tables(w), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(r.matrix(w, sources), interpreted.matrix(w, sources), rtol=1e-12)
