@@ -79,6 +79,7 @@ class TwinConfig:
     # the plan's envelope
     street: str = "hub"
     link_corridor: bool = True  # adaptive on corridor networks: the arterial is a corridor
+    link_speed_m_s: float | None = None  # progression speed (default: the speed limit)
     link_y_on: float = 0.30
     queue_min_green: bool = True
     link_y_off: float = 0.25
@@ -436,7 +437,7 @@ def run_twin(
             t0 = (datetime.now(UTC) - timedelta(seconds=total_s + 900)).replace(microsecond=0)
             links = None
             if spec.kind == "corridor" and cfg.link_corridor:
-                links = corridor_links(net, models)
+                links = corridor_links(net, models, speed_m_s=cfg.link_speed_m_s)
             hub = HubLink(cfg, models, t0, inventory, links)
         result = _simulate(libsumo, cfg, models, hub, total_s, result, progress)
     finally:
@@ -465,8 +466,8 @@ def _simulate(
         from sim.twin_street import controllers_for
 
         street = controllers_for(models)
-        for ctl in street.values():  # plan offsets are epoch-based; the twin's clock is t0
-            ctl.clock0_s = hub.t0.timestamp()
+        # the twin's cabinets share one clock, simulated time (clock0_s = 0): offsets are
+        # relative to it, so a run does not depend on the wall-clock time it starts at
     queue_samples: list[float] = []
     lanes_total = sum(len(m.lanes) for m in models) or 1
     trace: dict[str, Any] | None = None

@@ -56,7 +56,9 @@ class StreetController:
     green_start: float = 0.0
     target: int | None = None  # the green phase (index into m.greens) to go to next
     switches: int = field(default=0)
-    clock0_s: float = 0.0  # epoch seconds at simulated time 0 (offsets are epoch-based)
+    # the coordination reference at simulated time 0 [s]: the cabinets of a corridor
+    # share it (in the street: a synchronised clock, e.g. epoch seconds)
+    clock0_s: float = 0.0
     served_cycle: int = -1  # coordinated: the cycle in which the side phases last ran
 
     # ------------------------------------------------------------ plan changes
