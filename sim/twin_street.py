@@ -40,6 +40,11 @@ from sim.twin_model import TlsModel
 
 #: the longest a green is held in the controller's program while it rests [s]
 REST_S = 3600.0
+#: coordinated: the arterial may yield once this share of its green has run and it
+#: gaps out (the band has passed); the side phases get the slack. Measured in the
+#: twin's corridor (3 seeds): 0 let a medium-demand side street break down, 0.5
+#: cost too much band near saturation
+EARLY_YIELD_SHARE = 0.75
 
 
 @dataclass
@@ -143,8 +148,8 @@ class StreetController:
         self, libsumo: Any, k: int, idx: int, now: float, elapsed: float, hi: float
     ) -> None:
         """Actuated-coordinated: phase 0 holds its green to the yield point of the common
-        cycle; the side phases run once per cycle, gap out, and are forced off so that
-        phase 0 starts at the plan's offset."""
+        cycle (or gaps out after ``EARLY_YIELD_SHARE`` of it); the side phases run once
+        per cycle, gap out, and are forced off so that phase 0 starts at the offset."""
         plan = self.plan
         greens = self.m.greens
         t = now + self.clock0_s - plan.offset_s
@@ -154,7 +159,10 @@ class StreetController:
             # an early (or late) return to green holds on to the next cycle's yield point
             start = self.green_start + self.clock0_s - plan.offset_s
             on_time = start // plan.cycle_s < cycle or start % plan.cycle_s <= 1.0
-            if not on_time or pos < plan.phases[0].green_s - 0.5 or self.served_cycle == cycle:
+            g0 = plan.phases[0].green_s
+            early = (pos >= EARLY_YIELD_SHARE * g0
+                     and self._gap(libsumo, 0) >= (plan.gap_s or 3.0))
+            if not on_time or (pos < g0 - 0.5 and not early) or self.served_cycle == cycle:
                 return  # before the yield point, or the side phases had their turn
             calls = [j for j in range(1, len(greens)) if self._called(libsumo, j)]
             if calls:

@@ -162,12 +162,19 @@ def test_coordinated_plan_holds_the_arterial_to_its_yield_point_and_keeps_the_of
     ctl.clock0_s = 1000.0  # epoch seconds at simulated time 0: offsets are epoch-based
     ctl.offer(_plan(7.0, 30.0, mode="coordinated", offset_s=(1000 + 10) % 46))
     sumo.count = {"e2_0_0": 2, "e2_0_1": 2}  # both approaches always have vehicles
-    sumo.gap = {"e1_0_0": 10.0, "e1_0_1": 0.5}  # the side street keeps its loop busy
+    sumo.gap = {"e1_0_0": 0.5, "e1_0_1": 0.5}  # both loops stay busy
     changes = _run(sumo, ctl, 3, 200)
     starts = [t for t, ph in changes if ph == 0]
     # from the second cycle on, the arterial green starts at the offset point
     # (t - 10) mod 46 == 0 although the side street never gaps out (forced off) ...
     assert starts[1:] and all((t - 10) % 46 == 0 for t in starts[1:])
-    # ... and it holds to its 20 s yield point although nobody crosses its loop
+    # ... and it holds to its 20 s yield point, no longer
     ends = [t for t, ph in changes if ph == 1]
-    assert all((t - 10) % 46 == 20 for t in ends[1:])
+    assert ends[1:] and all((t - 10) % 46 == 20 for t in ends[1:])
+    # once the platoon has passed (its loop gaps out) it may yield after 3/4 of it
+    sumo.gap = {"e1_0_0": 10.0, "e1_0_1": 0.5}
+    changes = _run(sumo, ctl, 200, 400)
+    ends = [t for t, ph in changes if ph == 1]
+    assert ends[1:] and all((t - 10) % 46 == 15 for t in ends[1:])
+    starts = [t for t, ph in changes if ph == 0]
+    assert starts[1:] and all((t - 10) % 46 == 0 for t in starts[1:])
