@@ -1,6 +1,6 @@
 """The street controller of the twin: runs the hub's plans as an ATCS field controller would.
 
-The hub plans once a minute (cycle, splits, the green envelope); the
+The hub plans once a minute (cycle, splits, the green envelope, offsets); the
 controller in the cabinet acts on the second with its own stop-line detectors.
 This module emulates such a controller for every SUMO light of an adaptive run:
 
@@ -20,15 +20,22 @@ This module emulates such a controller for every SUMO light of an adaptive run:
     cycling for nobody;
   - a new plan is taken at the start of a green (its bounds apply from that
     green on), or at once while the light rests; a ``fixed`` plan replaces an
-    actuated one at the start of the first phase (the cycle boundary).
+    actuated one at the start of the first phase (the cycle boundary);
 
-The field controller must support this mode (actuated operation with plan
-downloads of per-phase minimum/maximum greens and the gap, phase skipping and
-rest in green: standard in NEMA TS2 / ATC controllers and in SCATS' tactical
-layer); a cabinet that only runs fixed plans gets the plans' greens as ``fixed``.
-Offsets are not applied: the plan's ``offset_s`` is carried but an actuated
-cycle varies from cycle to cycle, and coordination did not pay off in the twin
-(see the README).
+* ``coordinated`` plans (a linked corridor) run in *actuated-coordinated* mode:
+  phase 0 (the arterial) holds its green from the offset point of the common
+  cycle (``(clock - offset_s) mod cycle_s == 0``) to its yield point (its
+  ``green_s``), or gaps out after ``EARLY_YIELD_SHARE`` of it; the other phases
+  run once per cycle, end on a gap or their maximum, and are forced off so that
+  phase 0 starts again at the offset. A green that started late holds on to the
+  next yield point (early return to green). The cabinets of a corridor share
+  one clock (here: simulated time).
+
+The field controller must support these modes (actuated and actuated-coordinated
+operation with plan downloads of per-phase minimum/maximum greens, gap, cycle and
+offset, phase skipping and rest in green: standard in NEMA TS2 / ATC controllers
+and in SCATS' tactical layer); a cabinet that only runs fixed plans gets the
+plans' greens as ``fixed``.
 """
 
 from __future__ import annotations
