@@ -36,18 +36,7 @@ import math
 
 import numpy as np
 
-try:  # numba is a dependency; the fallback keeps the module importable without it
-    from numba import njit
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover
-    HAVE_NUMBA = False
-
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
-
+from hub.jit import HAVE_NUMBA, njit  # noqa: F401  (HAVE_NUMBA: for callers)
 
 #: Value checks the kernel reports per intersection (bit field).
 ERR_FLOW_NEGATIVE = 1  #: a class count < 0

@@ -26,17 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # numba is a dependency; the fallback keeps the module importable without it
-    from numba import njit
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover
-    HAVE_NUMBA = False
-
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
+from hub.jit import HAVE_NUMBA, njit  # noqa: F401  (HAVE_NUMBA: for callers)
 
 
 @njit(cache=True, nogil=True)
