@@ -124,3 +124,23 @@ def test_probe_matcher_remembers_fixes_and_gives_the_same_links(city) -> None:
     for a, b in zip(again, plain, strict=True):
         np.testing.assert_array_equal(a, b)
     assert np.isfinite(first[0]).any()
+
+
+def test_refresh_falls_back_when_the_store_goes_away(db_url, city) -> None:
+    """The live reads (detector state and GPS fixes, on two connections at once)
+    failing must not fail the refresh: the weights fall back to free flow."""
+    from tests.support.services import free_port
+
+    load_city(db_url, city)
+    now = datetime.now(UTC).replace(microsecond=0)
+    some = {ln.id: 20.0 for ln in city.links[:6] if ln.id in approach_detectors(city)}
+    insert_readings(db_url, city, now - timedelta(seconds=30), some)
+    tis = TravelerInfo.from_store(db_url, clock=lambda: now)
+    assert tis.source.probes is not None  # both reads run
+    tis.refresh(force=True)
+    assert tis.state.weights.counts()["live"] > 0
+    # the database disappears (nothing listens on that port)
+    tis.source.database_url = f"postgresql://postgres@127.0.0.1:{free_port()}/gone"
+    assert tis.refresh(force=True)
+    counts = tis.state.weights.counts()
+    assert counts["live"] == 0 and counts["free_flow"] == tis.graph.n_edges
