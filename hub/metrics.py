@@ -48,7 +48,7 @@ class Counter(_Metric):
         self._values: dict[LabelKey, float] = {}
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
+        key = tuple(sorted(labels.items())) if labels else ()
         with self._lock:
             self._values[key] = self._values.get(key, 0.0) + amount
 

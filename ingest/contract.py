@@ -95,20 +95,22 @@ class _Message(BaseModel):
     @field_validator("ts")
     @classmethod
     def _ts_in_range(cls, v: datetime, info: ValidationInfo) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError(
-                "ts must carry a UTC offset (RFC 3339), e.g. 2026-11-28T08:00:00+07:00"
-            )
         ctx = info.context or {}
-        now: datetime = ctx.get("now") or datetime.now(UTC)
-        max_future: timedelta = ctx.get("max_future") or MAX_FUTURE
-        if v < EARLIEST_TS:
-            raise ValueError(f"ts {v.isoformat()} is before 2000-01-01")
-        if v > now + max_future:
-            raise ValueError(
-                f"ts {v.isoformat()} is more than {max_future.total_seconds():.0f} s in the future"
-            )
-        return v.astimezone(UTC)
+        return check_ts(v, ctx.get("now") or datetime.now(UTC), ctx.get("max_future") or MAX_FUTURE)
+
+
+def check_ts(v: datetime, now: datetime, max_future: timedelta) -> datetime:
+    """The sample time's rules: an offset, not before 2000, not beyond ``now + max_future``;
+    returned in UTC. Raises ValueError with the reason."""
+    if v.tzinfo is None:
+        raise ValueError("ts must carry a UTC offset (RFC 3339), e.g. 2026-11-28T08:00:00+07:00")
+    if v < EARLIEST_TS:
+        raise ValueError(f"ts {v.isoformat()} is before 2000-01-01")
+    if v > now + max_future:
+        raise ValueError(
+            f"ts {v.isoformat()} is more than {max_future.total_seconds():.0f} s in the future"
+        )
+    return v.astimezone(UTC)
 
 
 class DetectorCount(BaseModel):
@@ -140,10 +142,15 @@ class DetectorReport(_Message):
 
     @model_validator(mode="after")
     def _unique_detectors(self) -> DetectorReport:
-        ids = [d.detector_id for d in self.detectors]
-        if len(set(ids)) != len(ids):
-            raise ValueError("detector_id values must be unique within a report")
+        check_unique_detectors(self.detectors)
         return self
+
+
+def check_unique_detectors(detectors: list[Any]) -> None:
+    """A report names each detector once. Raises ValueError."""
+    ids = [d.detector_id for d in detectors]
+    if len(set(ids)) != len(ids):
+        raise ValueError("detector_id values must be unique within a report")
 
 
 class SignalEvent(_Message):

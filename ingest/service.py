@@ -21,9 +21,9 @@ connection is dropped (its redelivered copy is stored idempotently and acked).
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
-import struct
 import threading
 import time
 from collections import deque
@@ -32,8 +32,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.client import PUBACK
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -47,80 +46,16 @@ from hub.store import (
     ensure_partitions_ahead,
     refresh_rollups,
 )
-from ingest.contract import ContractError, Kind, decode_payload, parse_topic, subscription
+from ingest.client import InboundMessage, IngestClient, send_pubacks
+from ingest.contract import ContractError, Kind, Topic, parse_topic, subscription
+from ingest.fastdecode import decode_payload_fast
 from ingest.writer import BatchWriter, Item, WriteResult
 
 log = logging.getLogger(__name__)
 
+GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (default 700)
+TOPIC_CACHE_MAX = 200_000  # distinct topics remembered (a city has ~10^4-10^5 devices)
 
-
-class BufferedClient(mqtt.Client):
-    """A paho client that reads its socket 64 KiB at a time.
-
-    paho reads every packet with three or more ``recv`` calls (the command byte,
-    the length bytes one by one, the body): at thousands of messages a second
-    that is most of its network thread's time. Here one ``recv`` fills a buffer
-    and paho's small reads are served from it; :meth:`loop_read` goes on until
-    the buffer is empty, so a message never waits in it for the socket to become
-    readable again. The buffer belongs to one socket: a reconnect starts afresh.
-    """
-
-    READ_CHUNK = 65536
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._rsock: Any = None
-        self._rbuf = b""
-        self._rpos = 0
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if self._rsock is not self._sock:  # a new connection: nothing carries over
-            self._rsock, self._rbuf, self._rpos = self._sock, b"", 0
-        buf, pos = self._rbuf, self._rpos
-        if pos >= len(buf):
-            data = super()._sock_recv(max(bufsize, self.READ_CHUNK))
-            if not data:  # the broker closed the connection
-                return data
-            buf, pos = data, 0
-            self._rbuf = buf
-        out = buf[pos : pos + bufsize]
-        self._rpos = pos + len(out)
-        return out
-
-    def _buffered(self) -> bool:
-        return self._sock is not None and self._rsock is self._sock and (
-            self._rpos < len(self._rbuf)
-        )
-
-    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        rc = super().loop_read(max_packets)
-        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._buffered():
-            rc = super().loop_read(max_packets)
-        return rc
-
-
-_PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
-
-
-def send_pubacks(client: mqtt.Client, mids: list[int]) -> None:
-    """Acknowledge QoS 1 messages, all in one write.
-
-    ``client.ack`` queues one PUBACK packet, wakes the network thread and costs
-    it one ``send`` per message; after a batch commit the hub acks thousands at
-    once, so their PUBACKs (4 bytes each, the same bytes ``ack`` sends: in MQTT 5
-    a success PUBACK may leave out reason code and properties) go out as one
-    buffer through paho's outgoing queue. With a paho that has no such queue, it
-    falls back to ``ack`` per message.
-    """
-    queue = getattr(client, "_packet_queue", None)
-    if not mids:
-        return
-    if queue is None or not getattr(client, "_manual_ack", False):
-        for mid in mids:
-            client.ack(mid, 1)
-        return
-    packet = b"".join([_PUBACK.pack(PUBACK, 2, mid) for mid in mids])
-    queue(PUBACK, packet, 0, 0)
 
 class IngestMetrics:
     def __init__(self, queue_depth: Any) -> None:
@@ -209,12 +144,13 @@ class IngestService:
         self._client = self._make_client()
         self._max_future = timedelta(seconds=settings.ingest_max_future_s)
         self._root = settings.mqtt_topic_root
+        self._topics: dict[bytes, tuple[str, Topic]] = {}
 
     # ------------------------------------------------------------------ MQTT
     def _make_client(self) -> mqtt.Client:
         s = self.settings
         v5 = s.mqtt_protocol == "5"
-        client = BufferedClient(
+        client = IngestClient(
             CallbackAPIVersion.VERSION2,
             client_id=s.ingest_client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -261,14 +197,16 @@ class IngestService:
         if not self._stop.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(
+        self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage | InboundMessage
+    ) -> None:
         # never raise into paho's loop
         try:
             item = self._decode(msg)
         except Exception as exc:  # pragma: no cover - defensive
             log.exception("unexpected error decoding a message")
             item = Item(
-                repr(msg.topic),
+                repr(msg._topic),
                 bytes(msg.payload),
                 time.time(),
                 reason=f"internal error while decoding: {exc!r}",
@@ -279,20 +217,35 @@ class IngestService:
         self.metrics.received.inc()
         self._inbox.put(item, self._abort)
 
-    def _decode(self, msg: mqtt.MQTTMessage) -> Item:
+    def _topic(self, raw: bytes) -> tuple[str, Topic]:
+        """The topic's text and parse, remembered: devices publish on the same
+        topics over and over. Raises UnicodeDecodeError or ContractError."""
+        hit = self._topics.get(raw)
+        if hit is not None:
+            return hit
+        text = raw.decode("utf-8")
+        parsed = (text, parse_topic(text, self._root))
+        if len(self._topics) >= TOPIC_CACHE_MAX:
+            self._topics.clear()
+        self._topics[raw] = parsed
+        return parsed
+
+    def _decode(self, msg: mqtt.MQTTMessage | InboundMessage) -> Item:
         now = time.time()
         if now - self._now[0] > 0.1:
             self._now = (now, datetime.fromtimestamp(now, UTC))
         payload = bytes(msg.payload)
+        raw_topic: bytes = msg._topic
         try:
-            topic = msg.topic
+            topic, t = self._topic(raw_topic)
         except UnicodeDecodeError:
-            return Item(repr(msg._topic), payload, now, reason="topic is not valid UTF-8")
+            return Item(repr(raw_topic), payload, now, reason="topic is not valid UTF-8")
+        except ContractError as exc:
+            return Item(raw_topic.decode("utf-8"), payload, now, reason=str(exc))
+        if t.kind is Kind.PLAN:
+            return Item(topic, payload, now, skip=True)
         try:
-            t = parse_topic(topic, self._root)
-            if t.kind is Kind.PLAN:
-                return Item(topic, payload, now, skip=True)
-            decoded = decode_payload(
+            decoded = decode_payload_fast(
                 t,
                 payload,
                 now=self._now[1],
@@ -301,7 +254,9 @@ class IngestService:
             )
         except ContractError as exc:
             return Item(topic, payload, now, reason=str(exc))
-        return Item(topic, payload, now, decoded=decoded)
+        item = Item(topic, payload, now, decoded=decoded)
+        item.prepare()  # the COPY text, here: the writer thread has the database to wait on
+        return item
 
     # ------------------------------------------------------------------ writer
     def _connect_db(self) -> psycopg.Connection:
@@ -545,6 +500,11 @@ class IngestService:
         signal.signal(signal.SIGTERM, _handler)
         signal.signal(signal.SIGINT, _handler)
         self.start()
+        # what is alive now lives as long as the process; what comes later is
+        # short-lived (a message lives until its batch commits): keep the
+        # collector off the former and let the young generation grow
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
         while not stop.wait(0.5):
             if self._writer_done.is_set():
                 log.error("the writer stopped unexpectedly")
