@@ -45,6 +45,18 @@ class TsTable:
     key: tuple[str, ...]
     segment_by: str
 
+    @property
+    def order_by(self) -> str:
+        """The columnstore order: newest first, then the rest of the key.
+
+        Every column of the primary key must be a segment-by or order-by column,
+        or TimescaleDB warns ("column ... should be used for segmenting or
+        ordering") and must decompress whole segments to check a late or
+        redelivered row against the key.
+        """
+        rest = [c for c in self.key if c not in ("ts", self.segment_by)]
+        return ", ".join(["ts DESC", *rest])
+
 
 TS_TABLES: tuple[TsTable, ...] = (
     TsTable(
@@ -207,6 +219,13 @@ def detect_store(conn: psycopg.Connection, *, create_extension: bool = False) ->
                 )
             elif not create_extension:
                 why_not = f"timescaledb {avail[0]} is available but not created in this database"
+            elif not _loader_present(cur):
+                # CREATE EXTENSION would end the session with FATAL "extension
+                # "timescaledb" must be preloaded" (no savepoint survives a FATAL)
+                why_not = (
+                    f"timescaledb {avail[0]} is installed but not in shared_preload_libraries, "
+                    "so CREATE EXTENSION timescaledb cannot load it"
+                )
             else:
                 cur.execute("SAVEPOINT tsdb")
                 try:
@@ -216,6 +235,8 @@ def detect_store(conn: psycopg.Connection, *, create_extension: bool = False) ->
                     r = cur.fetchone()
                     version = r[0] if r else None
                 except psycopg.Error as exc:
+                    if conn.broken:  # a FATAL: nothing to roll back to
+                        raise
                     cur.execute("ROLLBACK TO SAVEPOINT tsdb")
                     why_not = f"CREATE EXTENSION timescaledb failed: {exc.diag.message_primary}"
         license = None
@@ -236,6 +257,22 @@ def detect_store(conn: psycopg.Connection, *, create_extension: bool = False) ->
             "(the tables were built for the recorded choice; migrate the data to switch)"
         )
     return recorded
+
+
+def _loader_present(cur: psycopg.Cursor) -> bool:
+    """Can ``CREATE EXTENSION timescaledb`` load the library in this session?
+
+    The TimescaleDB loader defines ``timescaledb.disable_load`` when it is loaded
+    (from ``shared_preload_libraries``); without it, creating the extension fails
+    with FATAL unless ``timescaledb.allow_install_without_preload`` is on.
+    """
+    cur.execute(
+        "SELECT current_setting('timescaledb.disable_load', true), "
+        "current_setting('timescaledb.allow_install_without_preload', true)"
+    )
+    row = cur.fetchone()
+    disable_load, without_preload = row if row else (None, None)
+    return disable_load == "off" or without_preload == "on"
 
 
 def _recorded(conn: psycopg.Connection) -> StoreInfo | None:
@@ -282,7 +319,8 @@ def timescale_ddl(info: StoreInfo, retention_days: int, compress_after_days: int
             if ver >= COLUMNSTORE_API:
                 stmts.append(
                     f"ALTER TABLE {t.name} SET (timescaledb.enable_columnstore = true, "
-                    f"timescaledb.segmentby = '{t.segment_by}', timescaledb.orderby = 'ts DESC')"
+                    f"timescaledb.segmentby = '{t.segment_by}', "
+                    f"timescaledb.orderby = '{t.order_by}')"
                 )
                 stmts.append(
                     f"CALL add_columnstore_policy('{t.name}', "
@@ -292,7 +330,7 @@ def timescale_ddl(info: StoreInfo, retention_days: int, compress_after_days: int
                 stmts.append(
                     f"ALTER TABLE {t.name} SET (timescaledb.compress, "
                     f"timescaledb.compress_segmentby = '{t.segment_by}', "
-                    "timescaledb.compress_orderby = 'ts DESC')"
+                    f"timescaledb.compress_orderby = '{t.order_by}')"
                 )
                 stmts.append(
                     f"SELECT add_compression_policy('{t.name}', "
@@ -416,12 +454,16 @@ def existing_partition_days(conn: psycopg.Connection) -> set[date]:
 def drop_expired(conn: psycopg.Connection, info: StoreInfo, retention_days: int) -> list[str]:
     """Retention run by the service: drop partitions or chunks older than the horizon."""
     horizon = datetime.now(UTC) - timedelta(days=retention_days)
+    # the rollups are kept four times as long as the raw rows (as the policies do)
+    cutoff = horizon - timedelta(days=retention_days * 3)
     dropped: list[str] = []
     with conn.transaction(), conn.cursor() as cur:
         if info.backend == "timescaledb":
             for t in TS_TABLE_NAMES:
                 cur.execute("SELECT drop_chunks(%s, older_than => %s)", (t, horizon))
                 dropped.extend(str(r[0]) for r in cur.fetchall())
+            if info.service_rollups:  # plain rollup tables (Apache edition)
+                _delete_old_rollups(cur, cutoff)
             return dropped
         cur.execute(
             """SELECT p.relname, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -438,13 +480,16 @@ def drop_expired(conn: psycopg.Connection, info: StoreInfo, retention_days: int)
             if day_end <= horizon:
                 cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(child)))
                 dropped.append(child)
-        cutoff = horizon - timedelta(days=retention_days * 3)
-        for view in ROLLUPS:
-            cur.execute(
-                sql.SQL("DELETE FROM {} WHERE bucket < %s").format(sql.Identifier(view)),
-                (cutoff,),
-            )
+        _delete_old_rollups(cur, cutoff)
     return dropped
+
+
+def _delete_old_rollups(cur: psycopg.Cursor, cutoff: datetime) -> None:
+    for view in ROLLUPS:
+        cur.execute(
+            sql.SQL("DELETE FROM {} WHERE bucket < %s").format(sql.Identifier(view)),
+            (cutoff,),
+        )
 
 
 def refresh_rollups(
