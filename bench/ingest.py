@@ -203,6 +203,22 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            c = p.cpu_times()
+            total += c.user + c.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def postgres_processes() -> list[psutil.Process]:
+    """Every PostgreSQL server process on the machine (backends come and go)."""
+    return [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "") == "postgres"]
+
+
 def drain_hub(
     broker: PrivateBroker,
     db_url: str,
@@ -210,11 +226,12 @@ def drain_hub(
     client_id: str,
     n_received: int,
     workers: int = 1,
-) -> tuple[float, float, dict[str, float]]:
+) -> tuple[float, float, dict[str, float], dict[str, float]]:
     """Run ``tlive ingest run`` until it acknowledged ``n_received`` messages.
 
     Returns (drain seconds from the first message received to the last one
-    acknowledged, peak RSS in MiB, final metrics)."""
+    acknowledged, peak RSS in MiB, final metrics, CPU seconds of the ingest
+    processes, of PostgreSQL and of the broker over the drain)."""
     since = datetime.now(UTC)
     port = free_port()
     env = dict(
@@ -240,9 +257,19 @@ def drain_hub(
         except psutil.Error:
             return 0
 
+    def ingest_procs() -> list[psutil.Process]:
+        try:
+            return [ps, *ps.children(recursive=True)]
+        except psutil.Error:
+            return [ps]
+
+    mosq = [psutil.Process(broker.proc.pid)] if broker.proc else []
+    pg0 = {p.pid: cpu_seconds([p]) for p in postgres_processes()}
+    broker0 = cpu_seconds(mosq)
     peak = 0
     m: dict[str, float] = {}
     t_done = None
+    ingest_cpu = 0.0
     deadline = time.monotonic() + 900
     try:
         while time.monotonic() < deadline:
@@ -255,11 +282,20 @@ def drain_hub(
             except OSError:
                 time.sleep(0.05)
                 continue
+            ingest_cpu = max(ingest_cpu, cpu_seconds(ingest_procs()))
             if m.get("tlive_ingest_acked_total", 0) >= n_received:
                 t_done = time.time()
+                ingest_cpu = max(ingest_cpu, cpu_seconds(ingest_procs()))
                 break
             time.sleep(0.05)
         peak = max(peak, rss())
+        # per server process, what it used since the start (the ingest's backends
+        # are new, and live until the ingest stops)
+        cpu = {
+            "ingest": ingest_cpu,
+            "postgres": sum(cpu_seconds([p]) - pg0.get(p.pid, 0.0) for p in postgres_processes()),
+            "broker": cpu_seconds(mosq) - broker0,
+        }
     finally:
         proc.terminate()
         proc.wait(60)
@@ -273,7 +309,7 @@ def drain_hub(
             " (SELECT min(received_at) FROM gps_position WHERE received_at > %(s)s))",
             {"s": since},
         ).fetchone()[0]
-    return t_done - first.timestamp(), peak / 2**20, m
+    return t_done - first.timestamp(), peak / 2**20, m, cpu
 
 
 def main() -> None:
@@ -320,6 +356,7 @@ def main() -> None:
             hub_s = raw_s = 0.0
             peak_mb = 0.0
             metrics: dict[str, float] = {}
+            cpu_s: dict[str, float] = {}
             size = -(-len(msgs) // rounds)
             for r in range(rounds):
                 chunk = msgs[r * size : (r + 1) * size]
@@ -328,7 +365,11 @@ def main() -> None:
                 ):
                     publish_all(h, p, chunk, timeout_s=900)
                 with console.status(f"round {r + 1}/{rounds}: tlive ingest run drains"):
-                    secs, peak, m = drain_hub(broker, db_url, root, cid, len(chunk), args.workers)
+                    secs, peak, m, cpu = drain_hub(
+                        broker, db_url, root, cid, len(chunk), args.workers
+                    )
+                for k, v in cpu.items():
+                    cpu_s[k] = cpu_s.get(k, 0.0) + v
                 hub_s += secs
                 peak_mb = max(peak_mb, peak)
                 for k, v in m.items():
@@ -380,6 +421,8 @@ def main() -> None:
         "dead_letters": dead,
         "duplicate_rows_refused": int(metrics.get("tlive_ingest_duplicate_rows_total", 0)),
         "peak_rss_mb": round(peak_mb, 1),
+        # CPU time per message during the hub's drains (ingest includes its start-up)
+        "cpu_us_per_msg": {k: round(1e6 * v / len(msgs), 1) for k, v in cpu_s.items()},
         "vs_raw_paho": round(hub_rate / raw_rate, 3),
         "vs_naive": round(hub_rate / naive_rate, 1),
         "cpus": os.cpu_count(),

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -53,6 +55,7 @@ from ingest.writer import BatchWriter, Item, WriteResult
 
 log = logging.getLogger(__name__)
 
+SWITCH_INTERVAL_S = 0.001  # GIL switch interval of an ingest process (CPython's default 5 ms)
 GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (default 700)
 TOPIC_CACHE_MAX = 200_000  # distinct topics remembered (a city has ~10^4-10^5 devices)
 
@@ -505,6 +508,10 @@ class IngestService:
         # collector off the former and let the young generation grow
         gc.freeze()
         gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+        # the writer thread comes back from PostgreSQL several times a batch and
+        # waits for the GIL while the network thread decodes: a shorter switch
+        # interval keeps the database busy instead
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         while not stop.wait(0.5):
             if self._writer_done.is_set():
                 log.error("the writer stopped unexpectedly")
@@ -521,9 +528,7 @@ def run_workers(settings: Settings, n: int) -> int:
     restarted (what it had not acknowledged is redelivered to it). SIGTERM and
     SIGINT are passed on; the exit code is the worst of the workers'.
     """
-    import os
     import subprocess
-    import sys
 
     group = settings.ingest_shared_group or "ingest"
     stopping = threading.Event()

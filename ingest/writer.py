@@ -72,6 +72,18 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "received_at",
     ),
 }
+# the batch's statements per table: COPY into the session's staging table, then
+# the insert that skips rows already stored (a redelivery is not a second row)
+COPY_SQL: dict[str, str] = {
+    t: f"COPY stage_{t} ({', '.join(cols[:-1])}, received_epoch) FROM STDIN"
+    for t, cols in COLUMNS.items()
+}
+INSERT_SQL: dict[str, str] = {
+    t: f"INSERT INTO {t} ({', '.join(cols)}) "  # noqa: S608
+    f"SELECT {', '.join(cols[:-1])}, to_timestamp(received_epoch) FROM stage_{t} "
+    "ON CONFLICT DO NOTHING"
+    for t, cols in COLUMNS.items()
+}
 TABLE_OF: dict[Kind, str] = {
     Kind.DETECTORS: "detector_reading",
     Kind.SIGNAL: "signal_event",
@@ -285,22 +297,23 @@ class BatchWriter:
         self._ensure_days(days)
         self._ensure_stage()
         with self.conn.transaction(), self.conn.cursor() as cur:
-            for table, chunks in buffers.items():
-                cols = ", ".join(COLUMNS[table])
-                stage_cols = ", ".join(COLUMNS[table][:-1])
-                copy = f"COPY stage_{table} ({stage_cols}, received_epoch) FROM STDIN"
-                with cur.copy(copy) as cp:
-                    cp.write("".join(chunks))
-                cur.execute(
-                    f"INSERT INTO {table} ({cols}) "  # noqa: S608
-                    f"SELECT {stage_cols}, to_timestamp(received_epoch) FROM stage_{table} "
-                    "ON CONFLICT DO NOTHING"
-                )
-                res.rows_staged += staged[table]
-                res.rows_inserted += cur.rowcount
-                res.per_table[table] = res.per_table.get(table, 0) + cur.rowcount
-                if table == "detector_reading":
-                    cur.execute(LIVE_UPSERT)
+            tables = list(buffers)
+            for table in tables:
+                with cur.copy(COPY_SQL[table]) as cp:
+                    cp.write("".join(buffers[table]))
+            if tables:
+                # one round trip for all the inserts (no parameters: one simple
+                # query of several statements, a result for each)
+                statements = [INSERT_SQL[t] for t in tables]
+                if "detector_reading" in buffers:
+                    statements.append(LIVE_UPSERT)
+                cur.execute(";\n".join(statements))
+                for table in tables:
+                    inserted = cur.rowcount
+                    res.rows_staged += staged[table]
+                    res.rows_inserted += inserted
+                    res.per_table[table] = res.per_table.get(table, 0) + inserted
+                    cur.nextset()
             if dead:
                 self._dead_letters(cur, dead)
                 res.dead_letters = len(dead)
