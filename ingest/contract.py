@@ -72,6 +72,8 @@ def _epoch_ms(value: Any) -> Any:
     if isinstance(value, str):
         if not _RFC3339_RE.match(value):
             raise ValueError(f"ts {value!r} is not RFC 3339 (e.g. 2026-11-28T08:00:00+07:00)")
+        if value[-1] == "z":  # RFC 3339 allows a lowercase z; fromisoformat does not
+            value = value[:-1] + "Z"
         try:
             return datetime.fromisoformat(value)
         except ValueError:
@@ -96,7 +98,12 @@ class _Message(BaseModel):
     @classmethod
     def _ts_in_range(cls, v: datetime, info: ValidationInfo) -> datetime:
         ctx = info.context or {}
-        return check_ts(v, ctx.get("now") or datetime.now(UTC), ctx.get("max_future") or MAX_FUTURE)
+        now, max_future = ctx.get("now"), ctx.get("max_future")
+        return check_ts(
+            v,
+            datetime.now(UTC) if now is None else now,
+            MAX_FUTURE if max_future is None else max_future,
+        )
 
 
 def check_ts(v: datetime, now: datetime, max_future: timedelta) -> datetime:

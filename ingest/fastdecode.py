@@ -39,14 +39,16 @@ from ingest.contract import (
     Kind,
     Topic,
     _epoch_ms,
+    _Message,
     check_ts,
     check_unique_detectors,
     decode_payload,
 )
 
-# the models' own validators, and what the fast path does instead (same functions)
-_KNOWN_FIELD_VALIDATORS = {"_ts_in_range"}
-_KNOWN_MODEL_VALIDATORS = {"_unique_detectors"}
+# model_config keys the fast decoder honours (strict types, extra="forbid" and no
+# inf/nan are required, see _struct); any other key could change what pydantic
+# accepts or returns (str_to_lower, str_max_length, ...), so it fails the build
+_CONFIG_KEYS = {"strict", "extra", "frozen", "allow_inf_nan", "title", "json_schema_extra"}
 _INT64_MAX = 2**63 - 1
 
 
@@ -113,36 +115,82 @@ def _field_type(annotation: Any, metadata: list[Any], structs: dict[type, Any]) 
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         if metadata:
             raise TypeError("fastdecode: constraints on a nested model")
-        return _struct(annotation, structs)
+        return _struct(annotation, structs, top_level=False)
     raise TypeError(f"fastdecode: unsupported field type {annotation!r}")
 
 
 def _item_type(item: Any, structs: dict[type, Any]) -> Any:
     if isinstance(item, type) and issubclass(item, BaseModel):
-        return _struct(item, structs)
+        return _struct(item, structs, top_level=False)
     return _field_type(item, [], structs)
 
 
-def _struct(model: type[BaseModel], structs: dict[type, Any]) -> Any:
-    """A msgspec Struct with the model's fields (cached per model)."""
+def _function(decorator: Any) -> Any:
+    func = decorator.func
+    return getattr(func, "__func__", func)
+
+
+# the models' validators that the fast path re-applies, recognised by identity
+_TS_RULE = _function(_Message.__pydantic_decorators__.field_validators["_ts_in_range"])
+_UNIQUE_RULE = _function(
+    MODELS[Kind.DETECTORS].__pydantic_decorators__.model_validators["_unique_detectors"]
+)
+
+
+def _validators(model: type[BaseModel], top_level: bool) -> tuple[bool, bool]:
+    """(ts rule, unique-detectors rule) of the model; TypeError for anything else."""
+    d = model.__pydantic_decorators__
+    if d.root_validators or d.validators or d.field_serializers or d.model_serializers:
+        raise TypeError(f"fastdecode: {model.__name__} has validators or serializers")
+    if d.computed_fields:
+        raise TypeError(f"fastdecode: {model.__name__} has computed fields")
+    ts_rule = unique_rule = False
+    for name, dec in d.field_validators.items():
+        if not (
+            top_level
+            and _function(dec) is _TS_RULE
+            and dec.info.fields == ("ts",)
+            and dec.info.mode == "after"
+        ):
+            raise TypeError(f"fastdecode: {model.__name__} has an unknown field validator {name}")
+        ts_rule = True
+    for name, mdec in d.model_validators.items():
+        if not (top_level and _function(mdec) is _UNIQUE_RULE and mdec.info.mode == "after"):
+            raise TypeError(f"fastdecode: {model.__name__} has an unknown model validator {name}")
+        unique_rule = True
+    return ts_rule, unique_rule
+
+
+def _struct(model: type[BaseModel], structs: dict[type, Any], top_level: bool = True) -> Any:
+    """A msgspec Struct with the model's fields (cached per model).
+
+    Raises TypeError for a model whose rules it would not apply exactly as
+    pydantic does. The rules it re-applies after decoding (see :func:`_fast`)
+    are recorded in :data:`RULES`.
+    """
     if model in structs:
         return structs[model]
     cfg = model.model_config
     if cfg.get("extra") != "forbid" or not cfg.get("strict") or cfg.get("allow_inf_nan", True):
         raise TypeError(f"fastdecode: {model.__name__} is not strict, extra=forbid, no inf/nan")
-    decorators = model.__pydantic_decorators__
-    unknown = (set(decorators.field_validators) - _KNOWN_FIELD_VALIDATORS) | (
-        set(decorators.model_validators) - _KNOWN_MODEL_VALIDATORS
-    )
-    if unknown or decorators.field_serializers or decorators.validators:
-        raise TypeError(f"fastdecode: {model.__name__} has validators it does not know: {unknown}")
+    if set(cfg) - _CONFIG_KEYS:
+        raise TypeError(f"fastdecode: {model.__name__} sets {sorted(set(cfg) - _CONFIG_KEYS)}")
+    ts_rule, unique_rule = _validators(model, top_level)
     fields: list[tuple[Any, ...]] = []
+    epoch_fields = []
     for name, f in model.model_fields.items():
-        before = [m for m in f.metadata if isinstance(m, BeforeValidator)]
-        if before:
-            if [b.func for b in before] != [_epoch_ms] or f.annotation is not datetime:
+        if any(isinstance(m, BeforeValidator) for m in f.metadata):
+            before = f.metadata
+            if (
+                len(before) != 1
+                or not isinstance(before[0], BeforeValidator)
+                or before[0].func is not _epoch_ms
+                or f.annotation is not datetime
+                or name != "ts"
+            ):
                 raise TypeError(f"fastdecode: {model.__name__}.{name} has an unknown validator")
             tp: Any = int | float | str  # converted by _epoch_ms after decoding, like pydantic
+            epoch_fields.append(name)
         else:
             tp = _field_type(f.annotation, f.metadata, structs)
         if f.alias is not None and f.alias != name:
@@ -153,25 +201,35 @@ def _struct(model: type[BaseModel], structs: dict[type, Any]) -> Any:
             if f.default_factory is not None:
                 raise TypeError(f"fastdecode: {model.__name__}.{name} has a default factory")
             fields.append((name, tp, f.default))
+    if epoch_fields != (["ts"] if ts_rule else []) or (ts_rule and not top_level):
+        raise TypeError(f"fastdecode: {model.__name__}: ts must have both its conversion and rule")
+    if unique_rule and "detectors" not in model.model_fields:
+        raise TypeError(f"fastdecode: {model.__name__}: unique-detectors rule without detectors")
     struct = msgspec.defstruct(
         f"Fast{model.__name__}", fields, forbid_unknown_fields=True, kw_only=True, gc=False
     )
     structs[model] = struct
+    RULES[struct] = (ts_rule, unique_rule)
     return struct
 
 
+# Struct -> (convert and check ts, check unique detector ids), as its model does
+RULES: dict[Any, tuple[bool, bool]] = {}
 _STRUCTS: dict[type, Any] = {}
 DECODERS: dict[Kind, msgspec.json.Decoder[Any]] = {
     kind: msgspec.json.Decoder(_struct(model, _STRUCTS)) for kind, model in MODELS.items()
 }
+_RULES: dict[Kind, tuple[bool, bool]] = {kind: RULES[d.type] for kind, d in DECODERS.items()}
 
 
 def _fast(t: Topic, payload: bytes, now: datetime, max_future: timedelta) -> Any | None:
     """The message as a Struct when every rule holds, else None (ask pydantic)."""
+    ts_rule, unique_rule = _RULES[t.kind]
     try:
         msg = DECODERS[t.kind].decode(payload)
-        msg.ts = check_ts(_epoch_ms(msg.ts), now, max_future)
-        if t.kind is Kind.DETECTORS:
+        if ts_rule:
+            msg.ts = check_ts(_epoch_ms(msg.ts), now, max_future)
+        if unique_rule:
             check_unique_detectors(msg.detectors)
     except (msgspec.ValidationError, msgspec.DecodeError, ValueError, OverflowError, OSError):
         return None
