@@ -2,10 +2,17 @@
 
 One :class:`BatchWriter` owns one database connection (the ingest service's writer
 thread). A batch becomes, per table, one ``COPY`` into a session-local staging
-table followed by ``INSERT … SELECT … ON CONFLICT DO NOTHING`` into the real
-table, all in one transaction: a redelivered message never becomes a second
-row, and nothing is acknowledged before the commit. Dead letters go into the same
-transaction, deduplicated by a digest of topic and payload.
+table followed by an ``INSERT … SELECT`` into the real table, all in one
+transaction: a redelivered message never becomes a second row (the tables'
+unique keys), and nothing is acknowledged before the commit. Dead letters go into
+the same transaction, deduplicated by a digest of topic and payload.
+
+The insert is tried first without ``ON CONFLICT``, in a savepoint: a batch that
+holds no row already stored (nearly every batch: redeliveries follow reconnects
+and restarts) costs PostgreSQL about half as much per row, since a plain insert
+checks the unique index once where ``ON CONFLICT`` inserts speculatively. A batch
+that does hold one fails with a unique violation, is rolled back to the
+savepoint and inserted again with ``ON CONFLICT DO NOTHING``.
 """
 
 from __future__ import annotations
@@ -78,12 +85,12 @@ COPY_SQL: dict[str, str] = {
     t: f"COPY stage_{t} ({', '.join(cols[:-1])}, received_epoch) FROM STDIN"
     for t, cols in COLUMNS.items()
 }
-INSERT_SQL: dict[str, str] = {
+PLAIN_INSERT_SQL: dict[str, str] = {
     t: f"INSERT INTO {t} ({', '.join(cols)}) "  # noqa: S608
-    f"SELECT {', '.join(cols[:-1])}, to_timestamp(received_epoch) FROM stage_{t} "
-    "ON CONFLICT DO NOTHING"
+    f"SELECT {', '.join(cols[:-1])}, to_timestamp(received_epoch) FROM stage_{t}"
     for t, cols in COLUMNS.items()
 }
+INSERT_SQL: dict[str, str] = {t: f"{q} ON CONFLICT DO NOTHING" for t, q in PLAIN_INSERT_SQL.items()}
 TABLE_OF: dict[Kind, str] = {
     Kind.DETECTORS: "detector_reading",
     Kind.SIGNAL: "signal_event",
@@ -236,6 +243,7 @@ class BatchWriter:
         self.conn = conn
         self.store = store
         self._staged = False
+        self.plain_insert_conflicts = 0  # batches that held a row already stored
         self._days: set[date] = set()
         if store.backend == "native":
             self._days = existing_partition_days(conn)
@@ -302,22 +310,35 @@ class BatchWriter:
                 with cur.copy(COPY_SQL[table]) as cp:
                     cp.write("".join(buffers[table]))
             if tables:
-                # one round trip for all the inserts (no parameters: one simple
-                # query of several statements, a result for each)
-                statements = [INSERT_SQL[t] for t in tables]
-                if "detector_reading" in buffers:
-                    statements.append(LIVE_UPSERT)
-                cur.execute(";\n".join(statements))
-                for table in tables:
-                    inserted = cur.rowcount
+                try:
+                    with self.conn.transaction():  # a savepoint
+                        counts = self._insert(cur, tables, PLAIN_INSERT_SQL)
+                except psycopg.errors.UniqueViolation:
+                    self.plain_insert_conflicts += 1
+                    counts = self._insert(cur, tables, INSERT_SQL)
+                for table, inserted in zip(tables, counts, strict=True):
                     res.rows_staged += staged[table]
                     res.rows_inserted += inserted
                     res.per_table[table] = res.per_table.get(table, 0) + inserted
-                    cur.nextset()
             if dead:
                 self._dead_letters(cur, dead)
                 res.dead_letters = len(dead)
         return res
+
+    @staticmethod
+    def _insert(cur: psycopg.Cursor, tables: list[str], sql: dict[str, str]) -> list[int]:
+        """The staged rows into their tables (and the detectors' live state), in one
+        round trip: no parameters, so one simple query of several statements, a
+        result for each. Returns the rows inserted per table."""
+        statements = [sql[t] for t in tables]
+        if "detector_reading" in tables:
+            statements.append(LIVE_UPSERT)
+        cur.execute(";\n".join(statements))
+        counts = []
+        for _ in tables:
+            counts.append(cur.rowcount)
+            cur.nextset()
+        return counts
 
     def _dead_letters(self, cur: psycopg.Cursor, dead: Sequence[Item]) -> None:
         cur.executemany(

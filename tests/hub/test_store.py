@@ -101,6 +101,37 @@ def test_writer_creates_partitions_on_demand_and_dedupes(db_url):
     assert n == 4
 
 
+def test_writer_plain_insert_falls_back_to_on_conflict_only_when_a_row_is_stored(db_url):
+    # the writer tries a plain INSERT in a savepoint and goes again with ON CONFLICT
+    # DO NOTHING on a unique violation: new rows, stored rows and a message twice in
+    # one batch must all come out exactly once, with the right counts
+    native_only(db_url)
+    t = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    with connect(db_url) as conn:
+        w = BatchWriter(conn, detect_store(conn))
+        first = w.write(_items("tlive", [(1, t), (2, t + timedelta(minutes=1))]))
+        assert w.plain_insert_conflicts == 0
+        fresh = w.write(_items("tlive", [(3, t + timedelta(minutes=2))]))
+        assert w.plain_insert_conflicts == 0
+        mixed = w.write(
+            _items("tlive", [(2, t + timedelta(minutes=1)), (4, t + timedelta(minutes=3))])
+        )
+        assert w.plain_insert_conflicts == 1
+        twice = w.write(_items("tlive", [(5, t + timedelta(minutes=4))] * 2))
+        assert w.plain_insert_conflicts == 2
+        conn.commit()
+        rows = conn.execute(
+            "SELECT seq, count(*) FROM detector_reading GROUP BY seq ORDER BY seq"
+        ).fetchall()
+        live = conn.execute("SELECT DISTINCT seq FROM detector_live").fetchall()
+    assert (first.rows_inserted, first.duplicate_rows) == (4, 0)
+    assert (fresh.rows_inserted, fresh.duplicate_rows) == (2, 0)
+    assert (mixed.rows_inserted, mixed.duplicate_rows) == (2, 2)
+    assert (twice.rows_inserted, twice.duplicate_rows) == (2, 2)
+    assert rows == [(1, 2), (2, 2), (3, 2), (4, 2), (5, 2)]
+    assert live == [(5,)]
+
+
 def test_retention_drops_old_partitions_only(db_url):
     native_only(db_url)
     now = datetime.now(UTC)
