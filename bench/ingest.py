@@ -360,6 +360,7 @@ def main() -> None:
             peak_mb = 0.0
             metrics: dict[str, float] = {}
             cpu_s: dict[str, float] = {}
+            round_s: list[float] = []
             size = -(-len(msgs) // rounds)
             for r in range(rounds):
                 chunk = msgs[r * size : (r + 1) * size]
@@ -374,6 +375,7 @@ def main() -> None:
                 for k, v in cpu.items():
                     cpu_s[k] = cpu_s.get(k, 0.0) + v
                 hub_s += secs
+                round_s.append(round(secs, 2))
                 peak_mb = max(peak_mb, peak)
                 for k, v in m.items():
                     metrics[k] = metrics.get(k, 0.0) + v
@@ -424,6 +426,7 @@ def main() -> None:
         "dead_letters": dead,
         "duplicate_rows_refused": int(metrics.get("tlive_ingest_duplicate_rows_total", 0)),
         "peak_rss_mb": round(peak_mb, 1),
+        "round_drain_s": round_s,
         # CPU time per message during the hub's drains (the ingest's from its first message)
         "cpu_us_per_msg": {k: round(1e6 * v / len(msgs), 1) for k, v in cpu_s.items()},
         "vs_raw_paho": round(hub_rate / raw_rate, 3),

@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from hub.store import StoreInfo, ensure_partitions, existing_partition_days
+from hub.store import TS_TABLES, StoreInfo, ensure_partitions, existing_partition_days
 from ingest.contract import ContractError, Decoded, Kind, parse_topic
 from ingest.fastdecode import decode_payload_fast
 
@@ -85,9 +85,13 @@ COPY_SQL: dict[str, str] = {
     t: f"COPY stage_{t} ({', '.join(cols[:-1])}, received_epoch) FROM STDIN"
     for t, cols in COLUMNS.items()
 }
+# rows go in in key order (and the tables in a fixed order): two writers that hold
+# the same redelivered rows then wait for each other in one order, never in a cycle
+KEYS: dict[str, tuple[str, ...]] = {t.name: t.key for t in TS_TABLES}
 PLAIN_INSERT_SQL: dict[str, str] = {
     t: f"INSERT INTO {t} ({', '.join(cols)}) "  # noqa: S608
-    f"SELECT {', '.join(cols[:-1])}, to_timestamp(received_epoch) FROM stage_{t}"
+    f"SELECT {', '.join(cols[:-1])}, to_timestamp(received_epoch) FROM stage_{t} "
+    f"ORDER BY {', '.join(KEYS[t])}"
     for t, cols in COLUMNS.items()
 }
 INSERT_SQL: dict[str, str] = {t: f"{q} ON CONFLICT DO NOTHING" for t, q in PLAIN_INSERT_SQL.items()}
@@ -305,7 +309,7 @@ class BatchWriter:
         self._ensure_days(days)
         self._ensure_stage()
         with self.conn.transaction(), self.conn.cursor() as cur:
-            tables = list(buffers)
+            tables = [t for t in COLUMNS if t in buffers]
             for table in tables:
                 with cur.copy(COPY_SQL[table]) as cp:
                     cp.write("".join(buffers[table]))
