@@ -26,6 +26,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -226,6 +227,7 @@ def drain_hub(
     client_id: str,
     n_received: int,
     workers: int = 1,
+    log: Any = None,
 ) -> tuple[float, float, dict[str, float], dict[str, float]]:
     """Run ``tlive ingest run`` until it acknowledged ``n_received`` messages.
 
@@ -245,7 +247,7 @@ def drain_hub(
         TLIVE_INGEST_RECEIVE_MAXIMUM=str(RECEIVE_MAXIMUM),
     )
     argv = [sys.executable, "-m", "hub", "ingest", "run", "--workers", str(workers)]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env)
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stderr=log)
     ps = psutil.Process(proc.pid)
     ports = [port] if workers == 1 else [port + k for k in range(workers)]
 
@@ -361,6 +363,8 @@ def main() -> None:
             metrics: dict[str, float] = {}
             cpu_s: dict[str, float] = {}
             round_s: list[float] = []
+            # the ingest's warnings (database retries, refused batches) go to a file
+            ingest_log = tempfile.TemporaryFile(mode="w+")
             size = -(-len(msgs) // rounds)
             for r in range(rounds):
                 chunk = msgs[r * size : (r + 1) * size]
@@ -370,7 +374,7 @@ def main() -> None:
                     publish_all(h, p, chunk, timeout_s=900)
                 with console.status(f"round {r + 1}/{rounds}: tlive ingest run drains"):
                     secs, peak, m, cpu = drain_hub(
-                        broker, db_url, root, cid, len(chunk), args.workers
+                        broker, db_url, root, cid, len(chunk), args.workers, log=ingest_log
                     )
                 for k, v in cpu.items():
                     cpu_s[k] = cpu_s.get(k, 0.0) + v
@@ -384,6 +388,9 @@ def main() -> None:
                     publish_all(h, p, raw_chunk, timeout_s=900)
                 with console.status(f"round {r + 1}/{rounds}: raw paho drains (parse only)"):
                     raw_s += len(raw_chunk) / drain_raw(h, p, cid2, f"{root2}/v1/#", len(raw_chunk))
+            ingest_log.seek(0)
+            warnings = [ln.rstrip() for ln in ingest_log if " WARNING " in ln or " ERROR " in ln]
+            ingest_log.close()
             hub_rate = len(msgs) / hub_s
             raw_rate = len(msgs) / raw_s
             with psycopg.connect(db_url) as c:
@@ -427,6 +434,7 @@ def main() -> None:
         "duplicate_rows_refused": int(metrics.get("tlive_ingest_duplicate_rows_total", 0)),
         "peak_rss_mb": round(peak_mb, 1),
         "round_drain_s": round_s,
+        "ingest_warnings": len(warnings),
         # CPU time per message during the hub's drains (the ingest's from its first message)
         "cpu_us_per_msg": {k: round(1e6 * v / len(msgs), 1) for k, v in cpu_s.items()},
         "vs_raw_paho": round(hub_rate / raw_rate, 3),
@@ -449,6 +457,8 @@ def main() -> None:
         f"{result['duplicates']} | dead letters {dead} | peak RSS {peak_mb:.0f} MB | "
         f"hub/raw {result['vs_raw_paho']:.2f} | hub/naive {result['vs_naive']:.0f}x"
     )
+    for line in warnings[:10]:
+        console.print(f"ingest: {line}", markup=False, highlight=False)
     print(json.dumps(result))
 
 
