@@ -202,8 +202,8 @@ class IngestClient(mqtt.Client):
                     self._send_puback(mid)
         if n:
             self.fast_delivered += n
-            with self._msgtime_mutex:
-                self._last_bytes_received = time.monotonic()
+            with self._msgtime_mutex:  # these bytes were received by `now`
+                self._last_bytes_received = now
         return n
 
 

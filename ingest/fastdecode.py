@@ -104,7 +104,7 @@ def _field_type(annotation: Any, metadata: list[Any], structs: dict[type, Any]) 
         return _field_type(inner[0], metadata, structs) | None
     if origin is list:
         (item,) = typing.get_args(annotation)
-        items = types.GenericAlias(list, (_item_type(item, structs),))
+        items = types.GenericAlias(list, (_field_type(item, [], structs),))
         return _constrain(items, _meta(metadata, list))
     if origin is Literal:
         if metadata:
@@ -117,12 +117,6 @@ def _field_type(annotation: Any, metadata: list[Any], structs: dict[type, Any]) 
             raise TypeError("fastdecode: constraints on a nested model")
         return _struct(annotation, structs, top_level=False)
     raise TypeError(f"fastdecode: unsupported field type {annotation!r}")
-
-
-def _item_type(item: Any, structs: dict[type, Any]) -> Any:
-    if isinstance(item, type) and issubclass(item, BaseModel):
-        return _struct(item, structs, top_level=False)
-    return _field_type(item, [], structs)
 
 
 def _function(decorator: Any) -> Any:
@@ -165,8 +159,7 @@ def _struct(model: type[BaseModel], structs: dict[type, Any], top_level: bool = 
     """A msgspec Struct with the model's fields (cached per model).
 
     Raises TypeError for a model whose rules it would not apply exactly as
-    pydantic does. The rules it re-applies after decoding (see :func:`_fast`)
-    are recorded in :data:`RULES`.
+    pydantic does (the rules it re-applies after decoding: :func:`_validators`).
     """
     if model in structs:
         return structs[model]
@@ -201,7 +194,7 @@ def _struct(model: type[BaseModel], structs: dict[type, Any], top_level: bool = 
             if f.default_factory is not None:
                 raise TypeError(f"fastdecode: {model.__name__}.{name} has a default factory")
             fields.append((name, tp, f.default))
-    if epoch_fields != (["ts"] if ts_rule else []) or (ts_rule and not top_level):
+    if epoch_fields != (["ts"] if ts_rule else []):
         raise TypeError(f"fastdecode: {model.__name__}: ts must have both its conversion and rule")
     if unique_rule and "detectors" not in model.model_fields:
         raise TypeError(f"fastdecode: {model.__name__}: unique-detectors rule without detectors")
@@ -209,17 +202,17 @@ def _struct(model: type[BaseModel], structs: dict[type, Any], top_level: bool = 
         f"Fast{model.__name__}", fields, forbid_unknown_fields=True, kw_only=True, gc=False
     )
     structs[model] = struct
-    RULES[struct] = (ts_rule, unique_rule)
     return struct
 
 
-# Struct -> (convert and check ts, check unique detector ids), as its model does
-RULES: dict[Any, tuple[bool, bool]] = {}
 _STRUCTS: dict[type, Any] = {}
 DECODERS: dict[Kind, msgspec.json.Decoder[Any]] = {
     kind: msgspec.json.Decoder(_struct(model, _STRUCTS)) for kind, model in MODELS.items()
 }
-_RULES: dict[Kind, tuple[bool, bool]] = {kind: RULES[d.type] for kind, d in DECODERS.items()}
+# per kind: (convert and check ts, check unique detector ids), as its model does
+_RULES: dict[Kind, tuple[bool, bool]] = {
+    kind: _validators(model, top_level=True) for kind, model in MODELS.items()
+}
 
 
 def _fast(t: Topic, payload: bytes, now: datetime, max_future: timedelta) -> Any | None:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from hub.db import connect, drop_database, ensure_database, migrate, with_database
 
@@ -29,6 +30,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_or_kill(proc: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:
+    """Wait for a child that was asked to stop; SIGKILL it after ``timeout_s``."""
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_port(host: str, port: int, timeout_s: float = 10.0) -> None:
@@ -140,11 +150,7 @@ class PrivateBroker:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            wait_or_kill(self.proc)
         self.proc = None
 
     def close(self) -> None:

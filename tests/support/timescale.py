@@ -30,7 +30,7 @@ import psycopg
 import pytest
 
 from hub.db import drop_database, ensure_database, with_database
-from tests.support.services import free_port
+from tests.support.services import free_port, wait_or_kill
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "pglite_timescale"
 SERVER = PACKAGE_DIR / "server.mjs"
@@ -129,14 +129,10 @@ class PGliteTimescale:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
         try:
-            self.proc.wait(10)
+            self.proc.wait(10)  # it exits when its stdin closes
         except subprocess.TimeoutExpired:
             self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            wait_or_kill(self.proc)
         self.proc = None
         self._log.close()
 
